@@ -1,0 +1,64 @@
+/**
+ * @module links
+ * The tRPC links every Parley client puts in front of its transport: a `clientMsgId`
+ * on every send (so a retried send is stored once), and retries of what is safe to
+ * retry (subscriptions resume from their last tracked id).
+ */
+import { retryLink, type TRPCClientError, type TRPCLink } from '@trpc/client';
+import { observable } from '@trpc/server/observable';
+import type { AppRouter } from './types.js';
+import { backoffDelay } from './backoff.js';
+
+/** 128 random bits as hex; `crypto.getRandomValues` also exists outside secure contexts. */
+export function randomId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+export function clientMsgIdLink(): TRPCLink<AppRouter> {
+  return () =>
+    ({ op, next }) =>
+      observable((observer) => {
+        const input = op.input as Record<string, unknown> | undefined;
+        const needsId =
+          op.type === 'mutation' && op.path === 'sendToUser' && input && input['clientMsgId'] === undefined;
+        const subscription = next(needsId ? { ...op, input: { ...input, clientMsgId: randomId() } } : op).subscribe(
+          observer,
+        );
+        return () => subscription.unsubscribe();
+      });
+}
+
+/** Codes after which trying again cannot help: the request itself is refused. */
+const finalCodes = new Set([
+  'BAD_REQUEST',
+  'UNAUTHORIZED',
+  'FORBIDDEN',
+  'NOT_FOUND',
+  'CONFLICT',
+  'PARSE_ERROR',
+  'METHOD_NOT_SUPPORTED',
+  'PAYLOAD_TOO_LARGE',
+  'UNPROCESSABLE_CONTENT',
+  'TOO_MANY_REQUESTS',
+]);
+
+const maxRequestAttempts = 6;
+
+function isRetryable(error: TRPCClientError<AppRouter>): boolean {
+  const code = error.data?.code;
+  return code === undefined || !finalCodes.has(code);
+}
+
+export function parleyRetryLink(): TRPCLink<AppRouter> {
+  return retryLink<AppRouter>({
+    retry: ({ op, error, attempts }) => {
+      if (!isRetryable(error)) return false;
+      if (op.type === 'subscription') return true;
+      // Sends are idempotent through clientMsgId; acks only ever move forward.
+      const safe = op.type === 'query' || op.path === 'sendToUser' || op.path === 'ack';
+      return safe && attempts < maxRequestAttempts;
+    },
+    retryDelayMs: (attempt) => backoffDelay(attempt),
+  });
+}

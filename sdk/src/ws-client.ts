@@ -1,0 +1,78 @@
+/**
+ * @module ws-client
+ * `createParleyClient`: the typed client over one WebSocket, with reconnect, resume of
+ * subscriptions from their last event id, and a fresh token on every reconnect.
+ */
+import { createTRPCClient, createWSClient, wsLink, type TRPCClient } from '@trpc/client';
+import superjson from 'superjson';
+import type { AppRouter, TokenSource } from './types.js';
+import { trpcUrls } from './urls.js';
+import { backoffDelay } from './backoff.js';
+import { clientMsgIdLink, parleyRetryLink } from './links.js';
+import { resolveToken } from './resolve-token.js';
+
+/** `connected`: socket open and authenticated; `reconnecting`: lost, trying again; `idle`: no socket needed yet. */
+export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnecting';
+
+export interface ParleyClientOptions {
+  /** The server's base URL, e.g. `http://localhost:8080`. */
+  url: string;
+  token: TokenSource;
+  /** A WebSocket implementation; defaults to the global one (browsers, Node >= 22; the Node entry uses `ws`). */
+  WebSocket?: typeof globalThis.WebSocket;
+  /** Called on every change of the connection's state. */
+  onStateChange?: (state: ConnectionState) => void;
+}
+
+export type ParleyClient = TRPCClient<AppRouter> & {
+  /** The connection's current state. */
+  readonly connectionState: ConnectionState;
+  /** Ends every subscription and closes the socket. */
+  close(): Promise<void>;
+};
+
+export function createParleyClient(options: ParleyClientOptions): ParleyClient {
+  const WebSocketImpl = options.WebSocket ?? globalThis.WebSocket;
+  if (!WebSocketImpl) {
+    throw new TypeError('Parley: no WebSocket implementation: pass { WebSocket } (e.g. from the "ws" package)');
+  }
+  let state: ConnectionState = 'idle';
+  const setState = (next: ConnectionState) => {
+    if (next === state) return;
+    state = next;
+    options.onStateChange?.(next);
+  };
+
+  const wsClient = createWSClient({
+    url: trpcUrls(options.url).ws,
+    WebSocket: WebSocketImpl,
+    connectionParams: async () => ({ token: await resolveToken(options.token) }),
+    // Scripts that only send over HTTP never open a socket.
+    lazy: { enabled: true, closeMs: 0 },
+    retryDelayMs: (attempt) => backoffDelay(attempt),
+    keepAlive: { enabled: true, intervalMs: 20_000, pongTimeoutMs: 10_000 },
+  });
+  const stateSubscription = wsClient.connectionState.subscribe({
+    next: (s) => {
+      if (s.state === 'pending') setState('connected');
+      else if (s.state === 'idle') setState('idle');
+      else setState(s.error || state === 'connected' || state === 'reconnecting' ? 'reconnecting' : 'connecting');
+    },
+  });
+
+  const trpc = createTRPCClient<AppRouter>({
+    links: [clientMsgIdLink(), parleyRetryLink(), wsLink<AppRouter>({ client: wsClient, transformer: superjson })],
+  });
+
+  const close = async () => {
+    await wsClient.close();
+    stateSubscription.unsubscribe();
+  };
+  return new Proxy(trpc, {
+    get(target, prop, receiver) {
+      if (prop === 'close') return close;
+      if (prop === 'connectionState') return state;
+      return Reflect.get(target, prop, receiver) as unknown;
+    },
+  }) as ParleyClient;
+}

@@ -1,0 +1,170 @@
+#!/usr/bin/env node
+/**
+ * @module cli
+ * `parley`: serve, mint tokens, send and listen from a terminal.
+ */
+import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
+import { ConfigError, loadConfig, parseDuration, type Config } from '../config.js';
+import { createServer } from '../app.js';
+import { loadOrCreateSecret } from '../auth/secret.js';
+import { createTokenService } from '../auth/tokens.js';
+import { userIdPattern } from '../auth/user-id.js';
+import {
+  createParleyClient,
+  createParleyHttpClient,
+  memoryCursorStore,
+  subscribeMessages,
+  TRPCClientError,
+} from '@parley/sdk';
+
+const usage = {
+  main: `Usage: parley <command> [options]
+
+Commands:
+  serve                               run the server (PORT, HOST, PARLEY_* from the environment)
+  token <userId> [--ttl 1h]           print a token for userId, signed with the server's secret
+  send <to> <text> [--as U | --token T] [--url U]
+                                      send a message over HTTP; prints the stored message as JSON
+  listen [--as U | --token T] [--from SEQ] [--ack] [--url U]
+                                      print incoming messages as JSON lines until interrupted
+
+Run "parley <command> --help" for details.`,
+  serve: `Usage: parley serve
+
+Runs the server. Configuration comes from the environment: PORT (8080), HOST (127.0.0.1),
+PARLEY_DATA_DIR (./data), PARLEY_JWT_SECRET (generated into the data dir when unset),
+PARLEY_MAX_TEXT (4000), PARLEY_TOKEN_TTL (12h), PARLEY_LOG_LEVEL (info).`,
+  token: `Usage: parley token <userId> [--ttl 1h]
+
+Prints a token for userId, signed with PARLEY_JWT_SECRET or the secret in PARLEY_DATA_DIR.
+  --ttl D   lifetime like 30m, 12h, 7d (default 1h)`,
+  send: `Usage: parley send <to> <text> [--as U | --token T] [--url U]
+
+Sends text to the user <to> and prints the stored message as JSON.
+  --as U     sign a token for U with the local secret (same data dir or PARLEY_JWT_SECRET)
+  --token T  use this token (or set PARLEY_TOKEN)
+  --url U    the server's base URL (default http://HOST:PORT, or PARLEY_URL)`,
+  listen: `Usage: parley listen [--as U | --token T] [--from SEQ] [--ack] [--url U]
+
+Prints each message of the user's stream as one JSON line, until interrupted.
+  --from SEQ  start after this seq (default: after the acknowledged position)
+  --ack       acknowledge messages once printed
+  --as, --token, --url as for "send"`,
+} as const;
+
+class UsageError extends Error {}
+
+function fail(message: string): never {
+  console.error(`parley: ${message}`);
+  process.exit(1);
+}
+
+function out(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+function serverUrl(config: Config, url: string | undefined): string {
+  return url ?? process.env['PARLEY_URL'] ?? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
+}
+
+async function tokenFor(config: Config, as: string | undefined, token: string | undefined): Promise<string> {
+  if (as !== undefined && token !== undefined) throw new UsageError('give --as or --token, not both');
+  const given = token ?? process.env['PARLEY_TOKEN'];
+  if (as === undefined && given !== undefined) return given;
+  if (as === undefined) throw new UsageError('say who you are: --as <userId> or --token <token>');
+  if (!userIdPattern.test(as)) throw new UsageError(`"${as}" is not a valid user id`);
+  const tokens = createTokenService(loadOrCreateSecret(resolve(config.dataDir), config.jwtSecret));
+  return (await tokens.sign(as, 3600)).token;
+}
+
+function describeError(error: unknown): string {
+  if (error instanceof TRPCClientError) {
+    const code = (error.data as { code?: string } | undefined)?.code;
+    return code ? `${code}: ${error.message}` : `cannot reach the server: ${error.message}`;
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
+async function serve(config: Config): Promise<void> {
+  const server = await createServer(config);
+  out(`Parley is running: open ${server.url}/ in your browser (API at ${server.url}/trpc)`);
+  const shutdown = () => {
+    server.close().then(
+      () => process.exit(0),
+      (error: unknown) => fail(`shutdown failed: ${describeError(error)}`),
+    );
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    out(usage.main);
+    return;
+  }
+  if (!(command in usage) || command === 'main') throw new UsageError(`unknown command "${command}" (see parley --help)`);
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      ttl: { type: 'string' },
+      as: { type: 'string' },
+      token: { type: 'string' },
+      url: { type: 'string' },
+      from: { type: 'string' },
+      ack: { type: 'boolean' },
+    },
+  });
+  if (values.help) {
+    out(usage[command as keyof typeof usage]);
+    return;
+  }
+  const config = loadConfig();
+
+  switch (command) {
+    case 'serve':
+      return serve(config);
+    case 'token': {
+      const [userId] = positionals;
+      if (userId === undefined || !userIdPattern.test(userId)) throw new UsageError('token needs a valid <userId>');
+      const tokens = createTokenService(loadOrCreateSecret(resolve(config.dataDir), config.jwtSecret));
+      out((await tokens.sign(userId, parseDuration(values.ttl ?? '1h'))).token);
+      return;
+    }
+    case 'send': {
+      const [to, text] = positionals;
+      if (to === undefined || text === undefined) throw new UsageError('send needs <to> and <text>');
+      const token = await tokenFor(config, values.as, values.token);
+      const client = createParleyHttpClient({ url: serverUrl(config, values.url), token });
+      out(JSON.stringify(await client.sendToUser.mutate({ to, text })));
+      return;
+    }
+    case 'listen': {
+      if (values.from !== undefined && !/^\d+$/.test(values.from)) throw new UsageError('--from takes a seq number');
+      const token = await tokenFor(config, values.as, values.token);
+      const client = createParleyClient({ url: serverUrl(config, values.url), token });
+      const subscription = subscribeMessages(client, (message) => out(JSON.stringify(message)), {
+        cursorStore: memoryCursorStore(values.from ?? null),
+        ack: values.ack ?? false,
+        onError: (error) => fail(describeError(error)),
+      });
+      const stop = () => {
+        subscription.unsubscribe();
+        client.close().then(() => process.exit(0), () => process.exit(0));
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      return;
+    }
+  }
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  if (error instanceof UsageError) fail(`${error.message}\n${usage.main.split('\n')[0]}`);
+  if (error instanceof ConfigError) fail(error.message);
+  fail(describeError(error));
+});

@@ -1,0 +1,46 @@
+/**
+ * @module errors
+ * Domain failures, each with a stable `code`; the router maps them to tRPC error codes.
+ */
+
+export class UnknownRecipientError extends Error {
+  override name = 'UnknownRecipientError';
+  readonly code = 'UNKNOWN_RECIPIENT';
+  constructor(readonly userId: string) {
+    super(`No user "${userId}" is known to this server: they must register or sign in once first`);
+  }
+}
+
+export class ClientMsgIdConflictError extends Error {
+  override name = 'ClientMsgIdConflictError';
+  readonly code = 'CLIENT_MSG_ID_CONFLICT';
+  constructor(readonly clientMsgId: string) {
+    super(
+      `clientMsgId "${clientMsgId}" was already used for a different message: use a new id for each message`,
+    );
+  }
+}
+
+export class UserExistsError extends Error {
+  override name = 'UserExistsError';
+  readonly code = 'USER_EXISTS';
+  constructor(readonly userId: string) {
+    super(`The user id "${userId}" is taken: choose another`);
+  }
+}
+
+export class InvalidCredentialsError extends Error {
+  override name = 'InvalidCredentialsError';
+  readonly code = 'INVALID_CREDENTIALS';
+  constructor() {
+    super('Wrong user id or password');
+  }
+}
+
+export class UnknownMessageError extends Error {
+  override name = 'UnknownMessageError';
+  readonly code = 'UNKNOWN_MESSAGE';
+  constructor(readonly messageId: string) {
+    super(`No message "${messageId}" in this conversation: pass the id of a message you received`);
+  }
+}

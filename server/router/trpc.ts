@@ -1,0 +1,57 @@
+/**
+ * @module trpc
+ * tRPC initialisation: the context shape, superjson, and the public and authenticated
+ * procedure bases. Domain errors become tRPC error codes here, at the edge.
+ */
+import { initTRPC, TRPCError } from '@trpc/server';
+import superjson from 'superjson';
+import {
+  ClientMsgIdConflictError,
+  InvalidCredentialsError,
+  UnknownMessageError,
+  UnknownRecipientError,
+  UserExistsError,
+} from '../messages/errors.js';
+
+/**
+ * Kept a plain interface so the SDK's bundled types carry no server internals.
+ * `authError` says why a presented token was refused (never the token itself).
+ */
+export interface Context {
+  userId: string | null;
+  authError: string | null;
+}
+
+const t = initTRPC.context<Context>().create({ transformer: superjson });
+
+const domainErrorCodes = [
+  [UnknownRecipientError, 'NOT_FOUND'],
+  [UnknownMessageError, 'NOT_FOUND'],
+  [ClientMsgIdConflictError, 'CONFLICT'],
+  [UserExistsError, 'CONFLICT'],
+  [InvalidCredentialsError, 'UNAUTHORIZED'],
+] as const;
+
+const domainErrors = t.middleware(async ({ next }) => {
+  const result = await next();
+  if (!result.ok) {
+    const cause = result.error.cause;
+    for (const [type, code] of domainErrorCodes) {
+      if (cause instanceof type) throw new TRPCError({ code, message: cause.message, cause });
+    }
+  }
+  return result;
+});
+
+export const router = t.router;
+export const publicProcedure = t.procedure.use(domainErrors);
+
+export const authedProcedure = publicProcedure.use(({ ctx, next }) => {
+  if (ctx.userId === null) {
+    throw new TRPCError({
+      code: 'UNAUTHORIZED',
+      message: ctx.authError ?? 'Sign in first: send a token (connectionParams.token, or Authorization: Bearer)',
+    });
+  }
+  return next({ ctx: { userId: ctx.userId } });
+});

@@ -1,0 +1,199 @@
+/**
+ * @module sqlite-store
+ * The embedded `Store` on better-sqlite3: one file in the data dir, WAL journal,
+ * `synchronous = FULL` so a commit survives power loss before `append` resolves.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { AppendResult, Store, UserRecord } from './store.js';
+import type { Conversation, Message, NewMessage } from '../messages/message.js';
+import { UnknownRecipientError } from '../messages/errors.js';
+import { sqliteMigrations } from './sqlite-migrations.js';
+
+interface MessageRow {
+  id: number;
+  recipient: string;
+  seq: number;
+  sender: string;
+  text: string;
+  client_msg_id: string | null;
+  sent_at: number;
+}
+
+const messageColumns = 'id, recipient, seq, sender, text, client_msg_id, sent_at';
+
+function toMessage(row: MessageRow): Message {
+  return {
+    id: String(row.id),
+    seq: row.seq,
+    from: row.sender,
+    to: row.recipient,
+    text: row.text,
+    clientMsgId: row.client_msg_id,
+    sentAt: new Date(row.sent_at),
+  };
+}
+
+function migrate(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > sqliteMigrations.length) {
+    throw new Error(
+      `The database schema (version ${current}) is newer than this Parley (version ${sqliteMigrations.length}): upgrade Parley`,
+    );
+  }
+  for (let version = current; version < sqliteMigrations.length; version++) {
+    db.transaction(() => {
+      db.exec(sqliteMigrations[version] ?? '');
+      db.pragma(`user_version = ${version + 1}`);
+    }).immediate();
+  }
+}
+
+export class SqliteStore implements Store {
+  readonly #db: Database.Database;
+  readonly #stmts;
+  readonly #appendTx;
+
+  constructor(file: string) {
+    mkdirSync(dirname(file), { recursive: true });
+    const db = new Database(file);
+    this.#db = db;
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    db.pragma('busy_timeout = 5000');
+    migrate(db);
+
+    this.#stmts = {
+      insertUser: db.prepare<[string, string | null, number]>(
+        'INSERT INTO users (id, password_hash, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING',
+      ),
+      getUser: db.prepare<[string], { id: string; password_hash: string | null }>(
+        'SELECT id, password_hash FROM users WHERE id = ?',
+      ),
+      findByClientMsgId: db.prepare<[string, string], MessageRow>(
+        `SELECT ${messageColumns} FROM messages WHERE sender = ? AND client_msg_id = ?`,
+      ),
+      nextSeq: db.prepare<[string], { head_seq: number }>(
+        'UPDATE users SET head_seq = head_seq + 1 WHERE id = ? RETURNING head_seq',
+      ),
+      insertMessage: db.prepare<
+        [string, number, string, string, string | null, number],
+        { id: number }
+      >(
+        `INSERT INTO messages (recipient, seq, sender, text, client_msg_id, sent_at)
+         VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
+      ),
+      readStream: db.prepare<[string, number, number], MessageRow>(
+        `SELECT ${messageColumns} FROM messages WHERE recipient = ? AND seq > ? ORDER BY seq LIMIT ?`,
+      ),
+      seqs: db.prepare<[string], { head_seq: number; acked_seq: number }>(
+        'SELECT head_seq, acked_seq FROM users WHERE id = ?',
+      ),
+      ack: db.prepare<[number, string], { acked_seq: number }>(
+        `UPDATE users SET acked_seq = MAX(acked_seq, MIN(?, head_seq)) WHERE id = ? RETURNING acked_seq`,
+      ),
+      history: db.prepare<[string, string, string, string, number, number], MessageRow>(
+        `SELECT ${messageColumns} FROM messages
+         WHERE ((sender = ? AND recipient = ?) OR (sender = ? AND recipient = ?)) AND id < ?
+         ORDER BY id DESC LIMIT ?`,
+      ),
+      peers: db.prepare<[string, string, string], { peer: string; last_id: number }>(
+        `SELECT CASE WHEN sender = ? THEN recipient ELSE sender END AS peer, MAX(id) AS last_id
+         FROM messages WHERE sender = ? OR recipient = ?
+         GROUP BY peer ORDER BY last_id DESC`,
+      ),
+      messageById: db.prepare<[number], MessageRow>(
+        `SELECT ${messageColumns} FROM messages WHERE id = ?`,
+      ),
+      unreadBySender: db.prepare<[string, number], { sender: string; unread: number }>(
+        `SELECT sender, COUNT(*) AS unread FROM messages WHERE recipient = ? AND seq > ? GROUP BY sender`,
+      ),
+      ping: db.prepare('SELECT 1'),
+    };
+
+    this.#appendTx = db.transaction((m: NewMessage, sentAt: number): AppendResult => {
+      if (m.clientMsgId !== null) {
+        const existing = this.#stmts.findByClientMsgId.get(m.from, m.clientMsgId);
+        if (existing) return { message: toMessage(existing), created: false };
+      }
+      const head = this.#stmts.nextSeq.get(m.to);
+      if (!head) throw new UnknownRecipientError(m.to);
+      const row = this.#stmts.insertMessage.get(m.to, head.head_seq, m.from, m.text, m.clientMsgId, sentAt);
+      if (!row) throw new Error('INSERT … RETURNING returned no row');
+      return {
+        message: {
+          id: String(row.id),
+          seq: head.head_seq,
+          from: m.from,
+          to: m.to,
+          text: m.text,
+          clientMsgId: m.clientMsgId,
+          sentAt: new Date(sentAt),
+        },
+        created: true,
+      };
+    });
+  }
+
+  async createUser(userId: string, passwordHash: string | null): Promise<boolean> {
+    return this.#stmts.insertUser.run(userId, passwordHash, Date.now()).changes === 1;
+  }
+
+  async ensureUser(userId: string): Promise<void> {
+    await this.createUser(userId, null);
+  }
+
+  async getUser(userId: string): Promise<UserRecord | null> {
+    const row = this.#stmts.getUser.get(userId);
+    return row ? { userId: row.id, passwordHash: row.password_hash } : null;
+  }
+
+  async append(message: NewMessage): Promise<AppendResult> {
+    return this.#appendTx.immediate(message, Date.now());
+  }
+
+  async readStream(userId: string, afterSeq: number, limit: number): Promise<Message[]> {
+    return this.#stmts.readStream.all(userId, afterSeq, limit).map(toMessage);
+  }
+
+  async headSeq(userId: string): Promise<number> {
+    return this.#stmts.seqs.get(userId)?.head_seq ?? 0;
+  }
+
+  async ackedSeq(userId: string): Promise<number> {
+    return this.#stmts.seqs.get(userId)?.acked_seq ?? 0;
+  }
+
+  async ack(userId: string, upTo: number): Promise<number> {
+    return this.#stmts.ack.get(upTo, userId)?.acked_seq ?? 0;
+  }
+
+  async history(userId: string, peer: string, beforeId: string | null, limit: number): Promise<Message[]> {
+    const before = beforeId === null ? Number.MAX_SAFE_INTEGER : Number(beforeId);
+    const rows = this.#stmts.history.all(userId, peer, peer, userId, before, limit);
+    return rows.map(toMessage);
+  }
+
+  async conversations(userId: string): Promise<Conversation[]> {
+    const acked = this.#stmts.seqs.get(userId)?.acked_seq ?? 0;
+    const unread = new Map(
+      this.#stmts.unreadBySender.all(userId, acked).map((r) => [r.sender, r.unread] as const),
+    );
+    const result: Conversation[] = [];
+    for (const { peer, last_id } of this.#stmts.peers.all(userId, userId, userId)) {
+      const last = this.#stmts.messageById.get(last_id);
+      if (last) result.push({ peer, lastMessage: toMessage(last), unread: unread.get(peer) ?? 0 });
+    }
+    return result;
+  }
+
+  async ping(): Promise<void> {
+    this.#stmts.ping.get();
+  }
+
+  async close(): Promise<void> {
+    this.#db.close();
+  }
+}

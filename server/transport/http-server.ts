@@ -1,0 +1,74 @@
+/**
+ * @module http-server
+ * One `node:http` server: tRPC over HTTP at /trpc, WebSocket upgrades at /trpc,
+ * health and readiness probes, and the demo page.
+ */
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { createHTTPHandler } from '@trpc/server/adapters/standalone';
+import type { AnyRouter } from '@trpc/server';
+import type { Logger } from '../log.js';
+
+export const trpcPath = '/trpc';
+
+export interface HttpServerOptions {
+  router: AnyRouter;
+  createContext: Parameters<typeof createHTTPHandler>[0]['createContext'];
+  /** Resolves when the store and bus can serve; rejects with the reason otherwise. */
+  checkReady: () => Promise<void>;
+  serveStatic: ((req: IncomingMessage, res: ServerResponse, pathname: string) => boolean) | null;
+  onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  log: Logger;
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+export function createParleyHttpServer(options: HttpServerOptions) {
+  const trpcHandler = createHTTPHandler({
+    router: options.router,
+    createContext: options.createContext,
+    basePath: `${trpcPath}/`,
+    onError: ({ error, path }) => {
+      if (error.code === 'INTERNAL_SERVER_ERROR') options.log.error({ err: error.cause ?? error, path }, 'procedure failed');
+    },
+  });
+
+  const server = createHttpServer((req, res) => {
+    const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (pathname === trpcPath || pathname.startsWith(`${trpcPath}/`)) {
+      trpcHandler(req, res);
+      return;
+    }
+    if (pathname === '/healthz') {
+      sendJson(res, 200, { status: 'ok' });
+      return;
+    }
+    if (pathname === '/readyz') {
+      options.checkReady().then(
+        () => sendJson(res, 200, { status: 'ready' }),
+        (error: unknown) => {
+          options.log.warn({ err: error }, 'not ready');
+          sendJson(res, 503, { status: 'not ready', reason: error instanceof Error ? error.message : String(error) });
+        },
+      );
+      return;
+    }
+    if (options.serveStatic?.(req, res, pathname)) return;
+    sendJson(res, 404, { error: `Nothing at ${pathname}: the API is at ${trpcPath}` });
+  });
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (pathname !== trpcPath) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    options.onUpgrade(req, socket, head);
+  });
+
+  return server;
+}
