@@ -47,8 +47,8 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
     url: trpcUrls(options.url).ws,
     WebSocket: WebSocketImpl,
     connectionParams: async () => ({ token: await resolveToken(options.token) }),
-    // Scripts that only send over HTTP never open a socket.
-    lazy: { enabled: true, closeMs: 0 },
+    // The socket opens on first use and closes after a quiet spell with no subscription.
+    lazy: { enabled: true, closeMs: 10_000 },
     retryDelayMs: (attempt) => backoffDelay(attempt),
     keepAlive: { enabled: true, intervalMs: 20_000, pongTimeoutMs: 10_000 },
   });

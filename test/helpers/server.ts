@@ -22,8 +22,8 @@ export interface TestServer {
   config: Config;
   /** A token for `userId` signed with the server's secret. */
   token(userId: string, ttlSeconds?: number): Promise<string>;
-  /** A WebSocket client for `userId` (closed by `close()`). */
-  client(userId: string): Promise<ParleyClient>;
+  /** A WebSocket client for `userId`, already known to the server (closed by `close()`). */
+  client(userId: string, options?: { url?: string }): Promise<ParleyClient>;
   http(userId?: string): Promise<ReturnType<typeof createParleyHttpClient>>;
   /** Stops the server; the data dir is kept (restart tests reuse it). */
   stop(): Promise<void>;
@@ -62,10 +62,11 @@ export async function startServer(overrides: Partial<Config> = {}): Promise<Test
     dataDir,
     config,
     token: (userId, ttl) => signToken(userId, ttl, config.jwtSecret),
-    async client(userId) {
+    async client(userId, options = {}) {
       const token = await signToken(userId, 3600, config.jwtSecret);
-      const client = createParleyClient({ url: server.url, token });
+      const client = createParleyClient({ url: options.url ?? server.url, token });
       clients.push(client);
+      await client.me.query();
       return client;
     },
     async http(userId) {

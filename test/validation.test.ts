@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { startServer } from './helpers/server.js';
+
+describe('input validation', () => {
+  const badSends: Array<[string, Record<string, unknown>]> = [
+    ['empty text', { to: 'bob', text: '' }],
+    ['whitespace-only text', { to: 'bob', text: '  \n ' }],
+    ['text over PARLEY_MAX_TEXT', { to: 'bob', text: 'x'.repeat(101) }],
+    ['a recipient id with a space', { to: 'bo b', text: 'hi' }],
+    ['a recipient id starting with a dot', { to: '.bob', text: 'hi' }],
+    ['a recipient id of 65 characters', { to: 'b'.repeat(65), text: 'hi' }],
+    ['a non-string text', { to: 'bob', text: 42 }],
+    ['an unknown key', { to: 'bob', text: 'hi', priority: 'high' }],
+    ['an empty clientMsgId', { to: 'bob', text: 'hi', clientMsgId: '' }],
+    ['a clientMsgId over 128 characters', { to: 'bob', text: 'hi', clientMsgId: 'c'.repeat(129) }],
+  ];
+
+  for (const [name, input] of badSends) {
+    it(`refuses ${name} with BAD_REQUEST and stores nothing`, async () => {
+      await using t = await startServer({ maxTextLength: 100 });
+      const alice = await t.client('alice');
+      const bob = await t.http('bob');
+      await bob.me.query();
+
+      const error = await alice.sendToUser.mutate(input as never).catch((e: unknown) => e);
+      expect(error).toMatchObject({ data: { code: 'BAD_REQUEST' } });
+      expect((error as Error).message.length).toBeGreaterThan(0);
+      expect(await bob.conversations.query()).toEqual([]);
+    });
+  }
+
+  it('accepts text of exactly PARLEY_MAX_TEXT characters', async () => {
+    await using t = await startServer({ maxTextLength: 100 });
+    const alice = await t.client('alice');
+    await t.client('bob');
+    await expect(alice.sendToUser.mutate({ to: 'bob', text: 'x'.repeat(100) })).resolves.toMatchObject({ seq: 1 });
+  });
+
+  it('answers a message to an unknown recipient with NOT_FOUND and stores nothing', async () => {
+    await using t = await startServer();
+    const alice = await t.client('alice');
+    await expect(alice.sendToUser.mutate({ to: 'ghost', text: 'boo' })).rejects.toMatchObject({
+      data: { code: 'NOT_FOUND' },
+      message: expect.stringContaining('ghost'),
+    });
+    expect(await alice.conversations.query()).toEqual([]);
+  });
+
+  it('refuses malformed lastEventId, ack and history inputs with BAD_REQUEST', async () => {
+    await using t = await startServer();
+    const alice = await t.http('alice');
+    await expect(alice.ack.mutate({ upTo: -1 })).rejects.toMatchObject({ data: { code: 'BAD_REQUEST' } });
+    await expect(alice.ack.mutate({ upTo: 1.5 })).rejects.toMatchObject({ data: { code: 'BAD_REQUEST' } });
+    await expect(alice.history.query({ with: 'bob', limit: 1000 })).rejects.toMatchObject({
+      data: { code: 'BAD_REQUEST' },
+    });
+    await expect(alice.history.query({ with: 'bob', before: 'abc' })).rejects.toMatchObject({
+      data: { code: 'BAD_REQUEST' },
+    });
+    await expect(alice.auth.register.mutate({ userId: 'x y', password: 'long enough' })).rejects.toMatchObject({
+      data: { code: 'BAD_REQUEST' },
+    });
+    await expect(alice.auth.register.mutate({ userId: 'xy', password: 'short' })).rejects.toMatchObject({
+      data: { code: 'BAD_REQUEST' },
+    });
+  });
+});
