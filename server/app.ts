@@ -4,7 +4,6 @@
  * chosen and wired together.
  */
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.js';
 import { createLogger, type Logger } from './log.js';
@@ -21,9 +20,10 @@ import { createHttpContextFactory, createWsContextFactory } from './transport/co
 import { createParleyHttpServer, trpcPath } from './transport/http-server.js';
 import { createParleyWsServer } from './transport/ws-server.js';
 import { createStaticHandler } from './transport/static-files.js';
+import { packageRoot } from './package-root.js';
 
-/** Where `npm run build` puts the demo page, relative to this module (source or dist). */
-const demoDir = fileURLToPath(new URL('../demo-dist/', import.meta.url));
+/** Where `npm run build` puts the demo page: `demo-dist/` at the package root. */
+const demoDir = join(packageRoot(import.meta.url), 'demo-dist');
 
 export interface ParleyServer {
   /** Base URL, e.g. `http://127.0.0.1:8080` (the real port when started on port 0). */
