@@ -44,3 +44,15 @@ export class UnknownMessageError extends Error {
     super(`No message "${messageId}" in this conversation: pass the id of a message you received`);
   }
 }
+
+/**
+ * The store could not be reached or answered too slowly. Retryable: the request may be
+ * sent again (sends are idempotent through clientMsgId).
+ */
+export class StoreUnavailableError extends Error {
+  override name = 'StoreUnavailableError';
+  readonly code = 'STORE_UNAVAILABLE';
+  constructor(options?: { cause?: unknown }) {
+    super('The message store is unavailable right now: try again shortly', options);
+  }
+}

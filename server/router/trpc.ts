@@ -4,10 +4,11 @@
  * procedure bases. Domain errors become tRPC error codes here, at the edge.
  */
 import { initTRPC, TRPCError } from '@trpc/server';
-import superjson from 'superjson';
+import { transformer } from './transformer.js';
 import {
   ClientMsgIdConflictError,
   InvalidCredentialsError,
+  StoreUnavailableError,
   UnknownMessageError,
   UnknownRecipientError,
   UserExistsError,
@@ -22,7 +23,7 @@ export interface Context {
   authError: string | null;
 }
 
-const t = initTRPC.context<Context>().create({ transformer: superjson });
+const t = initTRPC.context<Context>().create({ transformer });
 
 const domainErrorCodes = [
   [UnknownRecipientError, 'NOT_FOUND'],
@@ -30,6 +31,8 @@ const domainErrorCodes = [
   [ClientMsgIdConflictError, 'CONFLICT'],
   [UserExistsError, 'CONFLICT'],
   [InvalidCredentialsError, 'UNAUTHORIZED'],
+  // 503: the SDK retries it (a send keeps its clientMsgId, so it is stored once).
+  [StoreUnavailableError, 'SERVICE_UNAVAILABLE'],
 ] as const;
 
 const domainErrors = t.middleware(async ({ next }) => {

@@ -2,6 +2,11 @@
  * @module sqlite-store
  * The embedded `Store` on better-sqlite3: one file in the data dir, WAL journal,
  * `synchronous = FULL` so a commit survives power loss before `append` resolves.
+ *
+ * Writes use group commit: every write requested in one event-loop turn runs in one
+ * transaction (each in its own savepoint, so one failing write undoes only itself), and
+ * all of them resolve after that single commit — one fsync for the batch instead of one
+ * per message, and no write is acknowledged before it is durable.
  */
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
@@ -50,10 +55,22 @@ function migrate(db: Database.Database): void {
   }
 }
 
+interface PendingWrite {
+  run: () => unknown;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+/** Bounds the time one batch holds the event loop. */
+const maxBatchSize = 2000;
+
 export class SqliteStore implements Store {
   readonly #db: Database.Database;
   readonly #stmts;
-  readonly #appendTx;
+  readonly #append;
+  readonly #commitBatch;
+  #pending: PendingWrite[] = [];
+  #flushScheduled = false;
 
   constructor(file: string) {
     mkdirSync(dirname(file), { recursive: true });
@@ -113,7 +130,7 @@ export class SqliteStore implements Store {
       ping: db.prepare('SELECT 1'),
     };
 
-    this.#appendTx = db.transaction((m: NewMessage, sentAt: number): AppendResult => {
+    this.#append = (m: NewMessage, sentAt: number): AppendResult => {
       if (m.clientMsgId !== null) {
         const existing = this.#stmts.findByClientMsgId.get(m.from, m.clientMsgId);
         if (existing) return { message: toMessage(existing), created: false };
@@ -134,11 +151,58 @@ export class SqliteStore implements Store {
         },
         created: true,
       };
+    };
+
+    // A nested better-sqlite3 transaction is a savepoint: a write that throws is rolled
+    // back alone and its error goes to its own caller.
+    const savepoint = db.transaction((write: PendingWrite) => write.run());
+    this.#commitBatch = db.transaction((batch: PendingWrite[]) =>
+      batch.map((write): { ok: true; value: unknown } | { ok: false; error: unknown } => {
+        try {
+          return { ok: true, value: savepoint(write) };
+        } catch (error) {
+          return { ok: false, error };
+        }
+      }),
+    );
+  }
+
+  /** Queues a write for this turn's transaction; resolves after it has committed. */
+  #write<T>(run: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.push({ run, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        setImmediate(() => this.#flush());
+      }
     });
   }
 
-  async createUser(userId: string, passwordHash: string | null): Promise<boolean> {
-    return this.#stmts.insertUser.run(userId, passwordHash, Date.now()).changes === 1;
+  #flush(): void {
+    this.#flushScheduled = false;
+    const batch = this.#pending.splice(0, maxBatchSize);
+    if (batch.length === 0) return;
+    if (this.#pending.length > 0) {
+      this.#flushScheduled = true;
+      setImmediate(() => this.#flush());
+    }
+    let outcomes;
+    try {
+      outcomes = this.#commitBatch.immediate(batch);
+    } catch (error) {
+      // The commit itself failed: nothing of the batch is stored.
+      for (const write of batch) write.reject(error);
+      return;
+    }
+    outcomes.forEach((outcome, i) => {
+      const write = batch[i]!;
+      if (outcome.ok) write.resolve(outcome.value);
+      else write.reject(outcome.error);
+    });
+  }
+
+  createUser(userId: string, passwordHash: string | null): Promise<boolean> {
+    return this.#write(() => this.#stmts.insertUser.run(userId, passwordHash, Date.now()).changes === 1);
   }
 
   async ensureUser(userId: string): Promise<void> {
@@ -150,8 +214,8 @@ export class SqliteStore implements Store {
     return row ? { userId: row.id, passwordHash: row.password_hash } : null;
   }
 
-  async append(message: NewMessage): Promise<AppendResult> {
-    return this.#appendTx.immediate(message, Date.now());
+  append(message: NewMessage): Promise<AppendResult> {
+    return this.#write(() => this.#append(message, Date.now()));
   }
 
   async readStream(userId: string, afterSeq: number, limit: number): Promise<Message[]> {
@@ -166,8 +230,8 @@ export class SqliteStore implements Store {
     return this.#stmts.seqs.get(userId)?.acked_seq ?? 0;
   }
 
-  async ack(userId: string, upTo: number): Promise<number> {
-    return this.#stmts.ack.get(upTo, userId)?.acked_seq ?? 0;
+  ack(userId: string, upTo: number): Promise<number> {
+    return this.#write(() => this.#stmts.ack.get(upTo, userId)?.acked_seq ?? 0);
   }
 
   async history(userId: string, peer: string, beforeId: string | null, limit: number): Promise<Message[]> {
@@ -194,6 +258,8 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    // Writes already accepted are committed before the file closes.
+    while (this.#pending.length > 0) this.#flush();
     this.#db.close();
   }
 }

@@ -9,6 +9,7 @@ import { applyWSSHandler, type CreateWSSContextFnOptions } from '@trpc/server/ad
 import type { AnyRouter } from '@trpc/server';
 import type { Context } from '../router/trpc.js';
 import type { Logger } from '../log.js';
+import { corkPerTurn } from './cork-per-turn.js';
 
 export interface WsServerOptions {
   router: AnyRouter;
@@ -30,7 +31,10 @@ export function createParleyWsServer({ router, createContext, log }: WsServerOpt
 
   return {
     handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer) {
-      wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        corkPerTurn(ws, socket);
+        wss.emit('connection', ws, req);
+      });
     },
     broadcastReconnectNotification: handler.broadcastReconnectNotification,
     /** Stops accepting and ends every open socket. */
