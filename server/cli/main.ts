@@ -105,7 +105,7 @@ async function main(argv: string[]): Promise<void> {
     out(usage.main);
     return;
   }
-  if (!(command in usage) || command === 'main') throw new UsageError(`unknown command "${command}" (see parley --help)`);
+  if (!Object.hasOwn(usage, command) || command === 'main') throw new UsageError(`unknown command "${command}"`);
   const { values, positionals } = parseArgs({
     args: rest,
     allowPositionals: true,
@@ -164,7 +164,7 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
-  if (error instanceof UsageError) fail(`${error.message}\n${usage.main.split('\n')[0]}`);
+  if (error instanceof UsageError) fail(`${error.message} (see parley --help)`);
   if (error instanceof ConfigError) fail(error.message);
   fail(describeError(error));
 });
