@@ -9,6 +9,8 @@ import type { Config } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import { SqliteStore } from './store/sqlite-store.js';
 import { MemoryBus } from './bus/memory-bus.js';
+import { PostgresStore } from './store/postgres-store.js';
+import { RedisBus } from './bus/redis-bus.js';
 import type { Store } from './store/store.js';
 import type { Bus } from './bus/bus.js';
 import { loadOrCreateSecret } from './auth/secret.js';
@@ -42,8 +44,14 @@ export interface ServerOptions {
 export async function createServer(config: Config, options: ServerOptions = {}): Promise<ParleyServer> {
   const log = options.log ?? createLogger(config.logLevel);
   const dataDir = resolve(config.dataDir);
-  const store = options.store ?? new SqliteStore(join(dataDir, 'parley.db'));
-  const bus = options.bus ?? new MemoryBus();
+  const store =
+    options.store ??
+    (config.databaseUrl
+      ? await PostgresStore.open(config.databaseUrl, { log })
+      : new SqliteStore(join(dataDir, 'parley.db')));
+  const bus =
+    options.bus ??
+    (config.redisUrl ? new RedisBus({ url: config.redisUrl, prefix: config.redisPrefix, log }) : new MemoryBus());
   const tokens = createTokenService(loadOrCreateSecret(dataDir, config.jwtSecret));
   const accounts = new AccountService(store, tokens, config.tokenTtlSeconds);
   const messages = new MessageService(store, bus);

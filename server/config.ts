@@ -6,6 +6,11 @@
 import { z } from 'zod';
 
 const port = z.coerce.number().int().min(0).max(65535);
+const count = (min: number) => z.coerce.number().int().min(min).max(1_000_000_000);
+const duration = z.string().regex(/^\d+[smhd]$/, 'must look like 500ms, 30s, 10m or 12h').or(z.string().regex(/^\d+ms$/, 'must look like 500ms, 30s, 10m or 12h'));
+const rate = z
+  .string()
+  .regex(/^(off|\d+\/(s|min))$/, 'must be "off" or look like 20/s or 10/min');
 
 const envSchema = z.object({
   PORT: port.default(8080),
@@ -23,7 +28,42 @@ const envSchema = z.object({
   PARLEY_LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
     .default('info'),
+  // The messages never echo the value: a URL may carry a password.
+  PARLEY_DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// (or postgresql://) URL')
+    .optional(),
+  PARLEY_REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\/\S+$/, 'must be a redis:// (or rediss://) URL')
+    .optional(),
+  PARLEY_MAX_PAYLOAD: count(1024).default(64 * 1024),
+  PARLEY_SEND_BUFFER_LIMIT: count(1024).default(1024 * 1024),
+  PARLEY_RATE_LIMIT: rate.default('20/s'),
+  PARLEY_RATE_BURST: count(1).default(50),
+  PARLEY_LOGIN_LIMIT: rate.default('10/min'),
+  PARLEY_MAX_CONNECTIONS_PER_USER: count(1).default(20),
+  PARLEY_MAX_CONNECTIONS_PER_IP: count(1).default(256),
+  PARLEY_MAX_SUBSCRIPTIONS: count(1).default(10),
+  PARLEY_AUTH_TIMEOUT: duration.default('10s'),
+  PARLEY_HEARTBEAT: duration.default('30s'),
+  PARLEY_SHUTDOWN_GRACE: duration.default('10s'),
+  PARLEY_ALLOWED_ORIGINS: z
+    .string()
+    .default('')
+    .transform((list) => list.split(',').map((o) => o.trim()).filter((o) => o !== ''))
+    .pipe(z.array(z.url({ protocol: /^https?$/, error: 'each origin must be an http(s) URL like https://chat.example.com' }))),
+  PARLEY_REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 characters: letters, digits, and _ . : -')
+    .default('parley:'),
 });
+
+/** A rate as requests per second, with the burst a bucket holds; null means no limit. */
+export interface RateLimit {
+  perSecond: number;
+  burst: number;
+}
 
 export interface Config {
   port: number;
@@ -35,6 +75,31 @@ export interface Config {
   /** Lifetime of tokens issued by `auth.register` / `auth.login`, in seconds. */
   tokenTtlSeconds: number;
   logLevel: z.infer<typeof envSchema>['PARLEY_LOG_LEVEL'];
+  /** Set: the PostgreSQL store (several nodes); absent: SQLite in the data dir. */
+  databaseUrl: string | undefined;
+  /** Set: the Redis bus between nodes; absent: the in-process bus (one node). */
+  redisUrl: string | undefined;
+  /** Starts every Redis channel name, so deployments can share one Redis. */
+  redisPrefix: string;
+  /** Largest WebSocket frame accepted, in bytes (a larger one closes the socket with 1009). */
+  maxPayloadBytes: number;
+  /** A socket whose unsent data passes this many bytes is closed as a slow consumer. */
+  sendBufferLimitBytes: number;
+  /** `sendToUser` per user; null: off. */
+  sendRateLimit: RateLimit | null;
+  /** `auth.login` attempts per user id and per address; null: off. */
+  loginRateLimit: RateLimit | null;
+  maxConnectionsPerUser: number;
+  maxConnectionsPerIp: number;
+  maxSubscriptionsPerConnection: number;
+  /** How long a WebSocket may take to send its `connectionParams`, in ms. */
+  authTimeoutMs: number;
+  /** Interval of WebSocket pings; a peer silent for two intervals is closed. In ms. */
+  heartbeatMs: number;
+  /** How long shutdown waits for in-flight requests before closing sockets, in ms. */
+  shutdownGraceMs: number;
+  /** Browser origins allowed to open a WebSocket; empty: only the server's own origin. */
+  allowedOrigins: string[];
 }
 
 export class ConfigError extends Error {
@@ -49,6 +114,18 @@ export function parseDuration(text: string): number {
   if (!match) throw new ConfigError(`"${text}" is not a duration like 30m, 12h or 7d`);
   const [, amount, unit] = match;
   return Number(amount) * unitSeconds[unit as keyof typeof unitSeconds];
+}
+
+function durationMs(text: string): number {
+  const ms = /^(\d+)ms$/.exec(text);
+  return ms ? Number(ms[1]) : parseDuration(text) * 1000;
+}
+
+function parseRate(text: string, burst?: number): RateLimit | null {
+  if (text === 'off') return null;
+  const [amount, unit] = text.split('/');
+  const perSecond = unit === 'min' ? Number(amount) / 60 : Number(amount);
+  return { perSecond, burst: burst ?? Math.max(1, Number(amount)) };
 }
 
 /** Reads the configuration from `env`; throws a `ConfigError` naming each bad variable. */
@@ -67,6 +144,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxTextLength: e.PARLEY_MAX_TEXT,
     tokenTtlSeconds: parseDuration(e.PARLEY_TOKEN_TTL),
     logLevel: e.PARLEY_LOG_LEVEL,
+    databaseUrl: e.PARLEY_DATABASE_URL,
+    redisUrl: e.PARLEY_REDIS_URL,
+    redisPrefix: e.PARLEY_REDIS_PREFIX,
+    maxPayloadBytes: e.PARLEY_MAX_PAYLOAD,
+    sendBufferLimitBytes: e.PARLEY_SEND_BUFFER_LIMIT,
+    sendRateLimit: parseRate(e.PARLEY_RATE_LIMIT, e.PARLEY_RATE_BURST),
+    loginRateLimit: parseRate(e.PARLEY_LOGIN_LIMIT),
+    maxConnectionsPerUser: e.PARLEY_MAX_CONNECTIONS_PER_USER,
+    maxConnectionsPerIp: e.PARLEY_MAX_CONNECTIONS_PER_IP,
+    maxSubscriptionsPerConnection: e.PARLEY_MAX_SUBSCRIPTIONS,
+    authTimeoutMs: durationMs(e.PARLEY_AUTH_TIMEOUT),
+    heartbeatMs: durationMs(e.PARLEY_HEARTBEAT),
+    shutdownGraceMs: durationMs(e.PARLEY_SHUTDOWN_GRACE),
+    allowedOrigins: e.PARLEY_ALLOWED_ORIGINS,
   };
 }
 

@@ -15,8 +15,12 @@ import { resolveToken } from './resolve-token.js';
 export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnecting';
 
 export interface ParleyClientOptions {
-  /** The server's base URL, e.g. `http://localhost:8080`. */
-  url: string;
+  /**
+   * The server's base URL, e.g. `http://localhost:8080`; or the base URLs of several nodes
+   * of one deployment, used in turn: each new socket (the first, or one after a drop)
+   * goes to the next, so a client whose node died carries on with another.
+   */
+  url: string | readonly string[];
   token: TokenSource;
   /** A WebSocket implementation; defaults to the global one (browsers, Node >= 22; the Node entry uses `ws`). */
   WebSocket?: typeof globalThis.WebSocket;
@@ -43,8 +47,13 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
     options.onStateChange?.(next);
   };
 
+  const wsUrls = (typeof options.url === 'string' ? [options.url] : options.url).map((url) => trpcUrls(url).ws);
+  if (wsUrls.length === 0) throw new TypeError('Parley: url must name at least one server');
+  let sockets = 0;
+
   const wsClient = createWSClient({
-    url: trpcUrls(options.url).ws,
+    // Called for every new socket.
+    url: () => wsUrls[sockets++ % wsUrls.length] as string,
     WebSocket: WebSocketImpl,
     connectionParams: async () => ({ token: await resolveToken(options.token) }),
     // The socket opens on first use and closes after a quiet spell with no subscription.

@@ -1,0 +1,267 @@
+/**
+ * @module postgres-store
+ * The shared `Store` on PostgreSQL, for several nodes behind one address. Each stream's
+ * next seq is taken under the recipient's row lock inside the insert transaction, so
+ * seqs are gapless and in commit order whichever node appends. Every wait is bounded:
+ * when the database is down or stuck, calls fail fast with `StoreUnavailableError`.
+ */
+import pg from 'pg';
+import type { AppendResult, Store, UserRecord } from './store.js';
+import type { Conversation, Message, NewMessage } from '../messages/message.js';
+import { UnknownRecipientError } from '../messages/errors.js';
+import type { Logger } from '../log.js';
+import { migratePostgres } from './postgres-migrations.js';
+import { toStoreError } from './postgres-errors.js';
+
+export interface PostgresStoreOptions {
+  log: Logger;
+  /** Longest wait for a connection, new or from the pool (default 3 s). */
+  connectTimeoutMs?: number;
+  /** Longest a statement may run on the server; replies are awaited 1 s more (default 5 s). */
+  statementTimeoutMs?: number;
+  /** Connections per node (default 10). */
+  poolSize?: number;
+}
+
+interface MessageRow {
+  id: string;
+  recipient: string;
+  seq: string;
+  sender: string;
+  text: string;
+  client_msg_id: string | null;
+  sent_at: Date;
+}
+
+const messageColumns = 'id, recipient, seq, sender, text, client_msg_id, sent_at';
+
+function toMessage(row: MessageRow): Message {
+  return {
+    id: String(row.id),
+    seq: Number(row.seq),
+    from: row.sender,
+    to: row.recipient,
+    text: row.text,
+    clientMsgId: row.client_msg_id,
+    sentAt: row.sent_at,
+  };
+}
+
+/** Thrown inside the append transaction to roll back its seq bump; never leaves this module. */
+class ClientMsgIdTaken extends Error {}
+
+export class PostgresStore implements Store {
+  readonly #pool: pg.Pool;
+
+  private constructor(pool: pg.Pool) {
+    this.#pool = pool;
+  }
+
+  /** Connects, applies pending migrations, and returns the store. */
+  static async open(connectionString: string, options: PostgresStoreOptions): Promise<PostgresStore> {
+    const statementTimeoutMs = options.statementTimeoutMs ?? 5000;
+    const config: pg.PoolConfig = {
+      connectionString,
+      application_name: 'parley',
+      max: options.poolSize ?? 10,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 3000,
+      // The server cancels a slow statement; the client gives up a little later in case
+      // the server (or the network to it) is gone and cannot even cancel.
+      statement_timeout: statementTimeoutMs,
+      query_timeout: statementTimeoutMs + 1000,
+      idle_in_transaction_session_timeout: statementTimeoutMs * 2,
+      keepAlive: true,
+    };
+    // Migrations get their own session without a statement timeout: waiting for another
+    // node's migration, or a long one, must not fail the start.
+    const migrator = new pg.Client({ ...config, statement_timeout: 0, query_timeout: 0 });
+    await migrator.connect();
+    try {
+      await migratePostgres(migrator);
+    } finally {
+      await migrator.end();
+    }
+    const pool = new pg.Pool(config);
+    // An idle connection that breaks (database restart) is dropped by the pool; without a
+    // listener the 'error' event would crash the process.
+    pool.on('error', (err) => options.log.warn({ err }, 'idle PostgreSQL connection failed'));
+    return new PostgresStore(pool);
+  }
+
+  async createUser(userId: string, passwordHash: string | null): Promise<boolean> {
+    const result = await this.#query(
+      'INSERT INTO users (id, password_hash) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING',
+      [userId, passwordHash],
+    );
+    return result.rowCount === 1;
+  }
+
+  async ensureUser(userId: string): Promise<void> {
+    await this.createUser(userId, null);
+  }
+
+  async getUser(userId: string): Promise<UserRecord | null> {
+    const { rows } = await this.#query<{ id: string; password_hash: string | null }>(
+      'SELECT id, password_hash FROM users WHERE id = $1',
+      [userId],
+    );
+    const row = rows[0];
+    return row ? { userId: row.id, passwordHash: row.password_hash } : null;
+  }
+
+  async append(m: NewMessage): Promise<AppendResult> {
+    // A retried send usually finds its original here without taking the stream's lock.
+    const existing = await this.#findByClientMsgId(m);
+    if (existing) return { message: existing, created: false };
+    try {
+      const message = await this.#transaction(async (client) => {
+        const head = await client.query<{ head_seq: string }>(
+          'UPDATE users SET head_seq = head_seq + 1 WHERE id = $1 RETURNING head_seq',
+          [m.to],
+        );
+        const seq = head.rows[0]?.head_seq;
+        if (seq === undefined) throw new UnknownRecipientError(m.to);
+        const inserted = await client.query<MessageRow>(
+          `INSERT INTO messages (recipient, seq, sender, text, client_msg_id, sent_at)
+           VALUES ($1, $2, $3, $4, $5, clock_timestamp())
+           ON CONFLICT (sender, client_msg_id) WHERE client_msg_id IS NOT NULL DO NOTHING
+           RETURNING ${messageColumns}`,
+          [m.to, seq, m.from, m.text, m.clientMsgId],
+        );
+        const row = inserted.rows[0];
+        if (!row) throw new ClientMsgIdTaken();
+        return toMessage(row);
+      });
+      return { message, created: true };
+    } catch (error) {
+      if (!(error instanceof ClientMsgIdTaken)) throw error;
+    }
+    // Another node stored the same (from, clientMsgId) between our first look and our
+    // insert. ON CONFLICT waited for that insert to commit, so the original is visible now.
+    const original = await this.#findByClientMsgId(m);
+    if (!original) throw new Error('clientMsgId conflict reported, but no original message found');
+    return { message: original, created: false };
+  }
+
+  async readStream(userId: string, afterSeq: number, limit: number): Promise<Message[]> {
+    const { rows } = await this.#query<MessageRow>(
+      `SELECT ${messageColumns} FROM messages WHERE recipient = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
+      [userId, afterSeq, limit],
+    );
+    return rows.map(toMessage);
+  }
+
+  async headSeq(userId: string): Promise<number> {
+    return (await this.#seqs(userId)).head;
+  }
+
+  async ackedSeq(userId: string): Promise<number> {
+    return (await this.#seqs(userId)).acked;
+  }
+
+  async ack(userId: string, upTo: number): Promise<number> {
+    const { rows } = await this.#query<{ acked_seq: string }>(
+      `UPDATE users SET acked_seq = GREATEST(acked_seq, LEAST($2::bigint, head_seq))
+       WHERE id = $1 RETURNING acked_seq`,
+      [userId, upTo],
+    );
+    return Number(rows[0]?.acked_seq ?? 0);
+  }
+
+  async history(userId: string, peer: string, beforeId: string | null, limit: number): Promise<Message[]> {
+    const { rows } = await this.#query<MessageRow>(
+      `SELECT ${messageColumns} FROM messages
+       WHERE ((sender = $1 AND recipient = $2) OR (sender = $2 AND recipient = $1))
+         AND ($3::bigint IS NULL OR id < $3::bigint)
+       ORDER BY id DESC LIMIT $4`,
+      [userId, peer, beforeId, limit],
+    );
+    return rows.map(toMessage);
+  }
+
+  async conversations(userId: string): Promise<Conversation[]> {
+    const { rows } = await this.#query<MessageRow & { peer: string; unread: string }>(
+      `WITH peers AS (
+         SELECT CASE WHEN sender = $1 THEN recipient ELSE sender END AS peer, MAX(id) AS last_id
+         FROM messages WHERE sender = $1 OR recipient = $1
+         GROUP BY 1
+       ), unread AS (
+         SELECT m.sender AS peer, COUNT(*) AS unread
+         FROM messages m JOIN users u ON u.id = m.recipient
+         WHERE m.recipient = $1 AND m.seq > u.acked_seq
+         GROUP BY m.sender
+       )
+       SELECT p.peer, COALESCE(un.unread, 0) AS unread,
+              m.id, m.recipient, m.seq, m.sender, m.text, m.client_msg_id, m.sent_at
+       FROM peers p
+       JOIN messages m ON m.id = p.last_id
+       LEFT JOIN unread un ON un.peer = p.peer
+       ORDER BY p.last_id DESC`,
+      [userId],
+    );
+    return rows.map((row) => ({ peer: row.peer, lastMessage: toMessage(row), unread: Number(row.unread) }));
+  }
+
+  async ping(): Promise<void> {
+    await this.#query('SELECT 1');
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.end();
+  }
+
+  async #seqs(userId: string): Promise<{ head: number; acked: number }> {
+    const { rows } = await this.#query<{ head_seq: string; acked_seq: string }>(
+      'SELECT head_seq, acked_seq FROM users WHERE id = $1',
+      [userId],
+    );
+    return { head: Number(rows[0]?.head_seq ?? 0), acked: Number(rows[0]?.acked_seq ?? 0) };
+  }
+
+  async #findByClientMsgId(m: NewMessage): Promise<Message | null> {
+    if (m.clientMsgId === null) return null;
+    const { rows } = await this.#query<MessageRow>(
+      `SELECT ${messageColumns} FROM messages WHERE sender = $1 AND client_msg_id = $2`,
+      [m.from, m.clientMsgId],
+    );
+    return rows[0] ? toMessage(rows[0]) : null;
+  }
+
+  async #query<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<pg.QueryResult<R>> {
+    try {
+      return await this.#pool.query<R>(text, values);
+    } catch (error) {
+      throw toStoreError(error);
+    }
+  }
+
+  async #transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.#pool.connect();
+    } catch (error) {
+      throw toStoreError(error);
+    }
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      client.release();
+      return result;
+    } catch (error) {
+      const mapped = toStoreError(error);
+      if (mapped !== error) {
+        // The connection itself failed: discard it (the server rolls back on its own)
+        // rather than wait on it again for a ROLLBACK.
+        client.release(error as Error);
+        throw mapped;
+      }
+      const rolledBack = await client.query('ROLLBACK').then(
+        () => true,
+        () => false,
+      );
+      client.release(rolledBack ? undefined : (error as Error));
+      throw error;
+    }
+  }
+}
