@@ -4,7 +4,7 @@ import { execSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-const outputs = ['dist/server/cli/main.js', 'sdk/dist/node.js'];
+const outputs = ['dist/server/cli/main.js', 'sdk/dist/node.js', 'demo-dist/index.html'];
 const sources = ['server', 'sdk/src', 'demo', 'package.json', 'tsconfig.json'];
 
 function newest(path) {
