@@ -2,13 +2,14 @@
 // dependency external, and one bundled index.d.ts that carries the router's types.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 mkdirSync(`${here}dist`, { recursive: true });
 
-await build({
+const result = await build({
   entryPoints: { index: `${here}src/index.ts`, node: `${here}src/node.ts` },
   outdir: `${here}dist`,
   bundle: true,
@@ -19,7 +20,16 @@ await build({
   packages: 'external',
   sourcemap: true,
   logLevel: 'warning',
+  metafile: true,
 });
+
+// Content-hashed chunks from earlier builds would otherwise pile up in dist/ and the
+// packed tarball; remove them after the new ones exist (never empty dist/ first: a
+// process importing the SDK meanwhile would find it missing).
+const current = new Set(Object.keys(result.metafile.outputs).map((file) => basename(file)));
+for (const file of readdirSync(`${here}dist`)) {
+  if (/^chunk-.*\.js(\.map)?$/.test(file) && !current.has(file)) rmSync(`${here}dist/${file}`, { force: true });
+}
 
 execFileSync(
   process.execPath,

@@ -2,10 +2,11 @@
  * Builds what tests run as a user would (the SDK's `dist/` and the CLI in `dist/server/`)
  * once, when it is missing or older than its sources. Test files run in parallel
  * processes, so the build is serialised by a lock directory; a stamp file records the
- * time the last successful build started.
+ * time the last successful build started, and a failure file the output of a failed
+ * one (so the other test files report it instead of building the same sources again).
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync, utimesSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -26,6 +27,7 @@ const inputs = [
   'tsconfig.build.json',
 ];
 const stampFile = join(repoRoot, 'dist/.test-build-stamp');
+const failureFile = join(repoRoot, 'dist/.test-build-failure');
 const lockDir = join(repoRoot, 'dist/.test-build-lock');
 /** A lock older than this belongs to a build that died. */
 const staleLockMs = 5 * 60_000;
@@ -39,10 +41,22 @@ function newestMtime(path: string): number {
   return newest;
 }
 
+function newestInput(): number {
+  return Math.max(...inputs.map((input) => newestMtime(join(repoRoot, input))));
+}
+
+/** True when `marker` exists and no input has changed since the build it records started. */
+function upToDate(marker: string): boolean {
+  return existsSync(marker) && newestInput() <= statSync(marker).mtimeMs;
+}
+
 function isFresh(): boolean {
-  if (!existsSync(stampFile) || outputs.some((file) => !existsSync(join(repoRoot, file)))) return false;
-  const builtAt = statSync(stampFile).mtimeMs;
-  return inputs.every((input) => newestMtime(join(repoRoot, input)) <= builtAt);
+  return outputs.every((file) => existsSync(join(repoRoot, file))) && upToDate(stampFile);
+}
+
+/** The same sources failed to build already: report that instead of building again. */
+function throwIfFailedBefore(): void {
+  if (upToDate(failureFile)) throw new Error(readFileSync(failureFile, 'utf8'));
 }
 
 function tryLock(): boolean {
@@ -68,11 +82,20 @@ async function waitForLock(timeoutMs: number): Promise<void> {
 /** Runs `npm run build` unless the outputs are newer than every source. */
 export async function ensureBuilt({ timeoutMs = 180_000 } = {}): Promise<void> {
   if (isFresh()) return;
+  throwIfFailedBefore();
   await waitForLock(timeoutMs);
   try {
     if (isFresh()) return; // built by whoever held the lock
+    throwIfFailedBefore();
     const startedAt = new Date();
-    await promisify(execFile)('npm', ['run', 'build'], { cwd: repoRoot, timeout: timeoutMs });
+    try {
+      await promisify(execFile)('npm', ['run', 'build'], { cwd: repoRoot, timeout: timeoutMs, maxBuffer: 16 << 20 });
+    } catch (error) {
+      const { stdout = '', stderr = '' } = error as { stdout?: string; stderr?: string };
+      writeFileSync(failureFile, `npm run build failed:\n${stdout}${stderr}`.slice(-8000));
+      utimesSync(failureFile, startedAt, startedAt);
+      throw new Error(readFileSync(failureFile, 'utf8'));
+    }
     writeFileSync(stampFile, '');
     utimesSync(stampFile, startedAt, startedAt);
   } finally {
