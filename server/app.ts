@@ -18,11 +18,14 @@ import { createTokenService } from './auth/tokens.js';
 import { AccountService } from './auth/account-service.js';
 import { MessageService } from './messages/message-service.js';
 import { createAppRouter } from './router/app-router.js';
-import { createHttpContextFactory, createWsContextFactory } from './transport/context.js';
+import { createHttpContextFactory } from './transport/context.js';
 import { createParleyHttpServer, trpcPath } from './transport/http-server.js';
 import { createParleyWsServer } from './transport/ws-server.js';
 import { createStaticHandler } from './transport/static-files.js';
 import { packageRoot } from './package-root.js';
+import { countingFailures, createMetrics, routerMetrics } from './observability/metrics.js';
+import { TokenBuckets } from './limits/token-buckets.js';
+import { InFlight } from './lifecycle/in-flight.js';
 
 /** Where `npm run build` puts the demo page: `demo-dist/` at the package root. */
 const demoDir = join(packageRoot(import.meta.url), 'demo-dist');
@@ -30,7 +33,11 @@ const demoDir = join(packageRoot(import.meta.url), 'demo-dist');
 export interface ParleyServer {
   /** Base URL, e.g. `http://127.0.0.1:8080` (the real port when started on port 0). */
   url: string;
-  /** Stops accepting, tells clients to reconnect, closes every socket, then the store. */
+  /**
+   * Graceful stop: refuses new connections, asks clients to reconnect, lets running
+   * requests finish (up to the shutdown grace), closes the remaining sockets, then the
+   * bus and the store. Every send acknowledged to a client is committed before it returns.
+   */
   close(): Promise<void>;
 }
 
@@ -44,20 +51,34 @@ export interface ServerOptions {
 export async function createServer(config: Config, options: ServerOptions = {}): Promise<ParleyServer> {
   const log = options.log ?? createLogger(config.logLevel);
   const dataDir = resolve(config.dataDir);
-  const store =
+  const metrics = createMetrics();
+  const storeImpl =
     options.store ??
     (config.databaseUrl
       ? await PostgresStore.open(config.databaseUrl, { log })
       : new SqliteStore(join(dataDir, 'parley.db')));
-  const bus =
+  const busImpl =
     options.bus ??
     (config.redisUrl ? new RedisBus({ url: config.redisUrl, prefix: config.redisPrefix, log }) : new MemoryBus());
+  const store = countingFailures(storeImpl, () => metrics.storeErrors.inc());
+  const bus = countingFailures(busImpl, () => metrics.busErrors.inc());
   const tokens = createTokenService(loadOrCreateSecret(dataDir, config.jwtSecret));
   const accounts = new AccountService(store, tokens, config.tokenTtlSeconds);
   const messages = new MessageService(store, bus);
-  const router = createAppRouter({ accounts, messages, maxTextLength: config.maxTextLength });
+  const inFlight = new InFlight();
+  const limiter = (rate: Config['sendRateLimit']) => (rate ? new TokenBuckets(rate.perSecond, rate.burst) : null);
+  const router = createAppRouter({
+    accounts,
+    messages,
+    maxTextLength: config.maxTextLength,
+    maxSubscriptionsPerConnection: config.maxSubscriptionsPerConnection,
+    sendLimiter: limiter(config.sendRateLimit),
+    loginLimiter: limiter(config.loginRateLimit),
+    inFlight,
+    metrics: routerMetrics(metrics),
+  });
 
-  const ws = createParleyWsServer({ router, createContext: createWsContextFactory(accounts), log });
+  const ws = createParleyWsServer({ router, accounts, config, metrics, log });
   const http = createParleyHttpServer({
     router,
     createContext: createHttpContextFactory(accounts),
@@ -67,6 +88,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     },
     serveStatic: createStaticHandler(demoDir),
     onUpgrade: ws.handleUpgrade,
+    metrics: { contentType: metrics.registry.contentType, render: () => metrics.registry.metrics() },
     log,
   });
 
@@ -87,13 +109,16 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     url,
     close() {
       closing ??= (async () => {
-        ws.broadcastReconnectNotification();
+        log.info({ connections: ws.connectionCount, inFlight: inFlight.count }, 'parley stopping');
         const httpClosed = new Promise<void>((done) => http.close(() => done()));
-        http.closeAllConnections();
+        ws.stopAccepting();
+        http.closeIdleConnections();
+        await inFlight.idle(config.shutdownGraceMs);
         await ws.close();
+        http.closeAllConnections();
         await httpClosed;
         await bus.close();
-        await store.close();
+        await storeImpl.close();
         log.info('parley stopped');
       })();
       return closing;

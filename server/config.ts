@@ -7,7 +7,7 @@ import { z } from 'zod';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const count = (min: number) => z.coerce.number().int().min(min).max(1_000_000_000);
-const duration = z.string().regex(/^\d+[smhd]$/, 'must look like 500ms, 30s, 10m or 12h').or(z.string().regex(/^\d+ms$/, 'must look like 500ms, 30s, 10m or 12h'));
+const duration = z.string().regex(/^\d+(ms|s|m|h|d)$/, 'must look like 500ms, 30s, 10m or 12h');
 const rate = z
   .string()
   .regex(/^(off|\d+\/(s|min))$/, 'must be "off" or look like 20/s or 10/min');

@@ -64,7 +64,7 @@ describe('resume and offline delivery', () => {
   });
 
   it('switches from replay to live with no gap and no duplicate while messages keep coming', async () => {
-    await using t = await startServer();
+    await using t = await startServer({ sendRateLimit: null });
     const alice = await t.client('alice');
     await t.client('bob');
     for (let i = 1; i <= 600; i++) await alice.sendToUser.mutate({ to: 'bob', text: `m${i}` });

@@ -11,7 +11,13 @@
  * await client.sendToUser.mutate({ to: 'bob', text: 'hi' });
  * ```
  */
-export { createParleyClient, type ParleyClient, type ParleyClientOptions, type ConnectionState } from './ws-client.js';
+export {
+  createParleyClient,
+  ParleyConnectionClosedError,
+  type ParleyClient,
+  type ParleyClientOptions,
+  type ConnectionState,
+} from './ws-client.js';
 export { createParleyHttpClient, type ParleyHttpClient, type ParleyHttpClientOptions } from './http-client.js';
 export { subscribeMessages, type SubscribeMessagesOptions, type MessageSubscription } from './subscribe-messages.js';
 export { memoryCursorStore, localStorageCursorStore, type CursorStore } from './cursor-store.js';

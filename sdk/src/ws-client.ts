@@ -10,9 +10,24 @@ import { trpcUrls } from './urls.js';
 import { backoffDelay } from './backoff.js';
 import { clientMsgIdLink, parleyRetryLink } from './links.js';
 import { resolveToken } from './resolve-token.js';
+import { isTerminal } from '../../server/transport/close-codes.js';
 
-/** `connected`: socket open and authenticated; `reconnecting`: lost, trying again; `idle`: no socket needed yet. */
-export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnecting';
+/**
+ * `connected`: socket open; `reconnecting`: lost, trying again; `idle`: no socket needed
+ * yet; `closed`: the server refused the client for good (see `onClosed`).
+ */
+export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed';
+
+/** The server closed the connection with a code that says reconnecting cannot help. */
+export class ParleyConnectionClosedError extends Error {
+  override name = 'ParleyConnectionClosedError';
+  constructor(
+    readonly code: number,
+    readonly reason: string,
+  ) {
+    super(`Parley: the server closed the connection for good (${code}${reason ? `: ${reason}` : ''})`);
+  }
+}
 
 export interface ParleyClientOptions {
   /**
@@ -26,6 +41,12 @@ export interface ParleyClientOptions {
   WebSocket?: typeof globalThis.WebSocket;
   /** Called on every change of the connection's state. */
   onStateChange?: (state: ConnectionState) => void;
+  /**
+   * Called when the server closes the connection with a terminal code (token refused,
+   * connection limit, policy): the client stops reconnecting. Other closes (token
+   * expired, slow consumer, server restart, network loss) reconnect by themselves.
+   */
+  onClosed?: (error: ParleyConnectionClosedError) => void;
 }
 
 export type ParleyClient = TRPCClient<AppRouter> & {
@@ -50,6 +71,7 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
   const wsUrls = (typeof options.url === 'string' ? [options.url] : options.url).map((url) => trpcUrls(url).ws);
   if (wsUrls.length === 0) throw new TypeError('Parley: url must name at least one server');
   let sockets = 0;
+  let stopped: ParleyConnectionClosedError | null = null;
 
   const wsClient = createWSClient({
     // Called for every new socket.
@@ -60,9 +82,19 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
     lazy: { enabled: true, closeMs: 10_000 },
     retryDelayMs: (attempt) => backoffDelay(attempt),
     keepAlive: { enabled: true, intervalMs: 20_000, pongTimeoutMs: 10_000 },
+    onClose: (cause) => {
+      const code = cause?.code;
+      if (code === undefined || !isTerminal(code)) return;
+      const reason = (cause as { reason?: unknown }).reason;
+      stopped = new ParleyConnectionClosedError(code, typeof reason === 'string' ? reason : '');
+      void wsClient.close();
+      setState('closed');
+      options.onClosed?.(stopped);
+    },
   });
   const stateSubscription = wsClient.connectionState.subscribe({
     next: (s) => {
+      if (stopped) return;
       if (s.state === 'pending') setState('connected');
       else if (s.state === 'idle') setState('idle');
       else setState(s.error || state === 'connected' || state === 'reconnecting' ? 'reconnecting' : 'connecting');

@@ -15,6 +15,13 @@ export interface VerifiedToken {
 /** Why a token was refused; the text never contains the token itself. */
 export class TokenError extends Error {
   override name = 'TokenError';
+  constructor(
+    message: string,
+    /** True when the token was valid but is past its `exp`: a fresh one will do. */
+    readonly expired = false,
+  ) {
+    super(message);
+  }
 }
 
 export interface TokenService {
@@ -43,7 +50,7 @@ export function createTokenService(secret: Uint8Array): TokenService {
           requiredClaims: ['sub', 'exp'],
         }));
       } catch (error) {
-        if (error instanceof errors.JWTExpired) throw new TokenError('The token has expired: sign in again');
+        if (error instanceof errors.JWTExpired) throw new TokenError('The token has expired: sign in again', true);
         if (error instanceof errors.JOSEError) throw new TokenError('The token is not valid for this server');
         throw error;
       }

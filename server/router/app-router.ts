@@ -3,51 +3,96 @@
  * The procedures of the wire contract (design.md). `AppRouter` is the type the SDK and
  * the demo are written against.
  */
-import { tracked } from '@trpc/server';
-import type { AccountsPort, MessagesPort } from './ports.js';
+import { tracked, TRPCError } from '@trpc/server';
+import type { AccountsPort, MessagesPort, RateLimiter, RequestTracker, RouterMetrics } from './ports.js';
 import { authedProcedure, publicProcedure, router } from './trpc.js';
 import { createSchemas } from './schemas.js';
+import { RateLimitedError } from '../limits/rate-limited-error.js';
 
 export interface RouterDeps {
   accounts: AccountsPort;
   messages: MessagesPort;
   maxTextLength: number;
+  maxSubscriptionsPerConnection: number;
+  /** Null when sends are not rate limited. */
+  sendLimiter: RateLimiter | null;
+  /** Sign-in attempts, keyed by `user:<id>` and `ip:<address>`; null when off. */
+  loginLimiter: RateLimiter | null;
+  inFlight: RequestTracker;
+  metrics: RouterMetrics;
 }
 
-export function createAppRouter({ accounts, messages, maxTextLength }: RouterDeps) {
-  const schemas = createSchemas(maxTextLength);
+function takeOrThrow(limiter: RateLimiter | null, key: string, what: string): void {
+  const result = limiter?.take(key);
+  if (result && !result.ok) throw new RateLimitedError(what, result.retryAfterMs);
+}
+
+export function createAppRouter(deps: RouterDeps) {
+  const { accounts, messages, inFlight, metrics } = deps;
+  const schemas = createSchemas(deps.maxTextLength);
   return router({
     auth: router({
       register: publicProcedure
         .input(schemas.credentials)
-        .mutation(({ input }) => accounts.register(input.userId, input.password)),
-      login: publicProcedure
-        .input(schemas.credentials)
-        .mutation(({ input }) => accounts.login(input.userId, input.password)),
+        .mutation(({ input }) => inFlight.track(() => accounts.register(input.userId, input.password))),
+      login: publicProcedure.input(schemas.credentials).mutation(({ ctx, input }) => {
+        takeOrThrow(deps.loginLimiter, `user:${input.userId}`, 'Too many sign-in attempts for this user');
+        if (ctx.clientIp !== null) {
+          takeOrThrow(deps.loginLimiter, `ip:${ctx.clientIp}`, 'Too many sign-in attempts from this address');
+        }
+        return accounts.login(input.userId, input.password);
+      }),
     }),
 
     me: authedProcedure.query(({ ctx }) => ({ userId: ctx.userId })),
 
-    sendToUser: authedProcedure.input(schemas.sendToUser).mutation(({ ctx, input }) =>
-      messages.send({
-        from: ctx.userId,
-        to: input.to,
-        text: input.text,
-        clientMsgId: input.clientMsgId ?? null,
-      }),
-    ),
+    sendToUser: authedProcedure.input(schemas.sendToUser).mutation(({ ctx, input }) => {
+      try {
+        takeOrThrow(deps.sendLimiter, ctx.userId, 'Too many messages');
+      } catch (error) {
+        metrics.rateLimited('sendToUser');
+        throw error;
+      }
+      return inFlight.track(async () => {
+        const message = await messages.send({
+          from: ctx.userId,
+          to: input.to,
+          text: input.text,
+          clientMsgId: input.clientMsgId ?? null,
+        });
+        metrics.messageSent();
+        return message;
+      });
+    }),
 
     onMessage: authedProcedure.input(schemas.onMessage).subscription(async function* ({ ctx, input, signal }) {
+      const connection = ctx.connection;
+      if (connection && connection.subscriptions >= deps.maxSubscriptionsPerConnection) {
+        throw new TRPCError({
+          code: 'TOO_MANY_REQUESTS',
+          message: `At most ${deps.maxSubscriptionsPerConnection} subscriptions per connection: stop one first`,
+        });
+      }
       const after = input?.lastEventId == null ? null : Number(input.lastEventId);
-      // tRPC always passes a signal to subscriptions; the fallback only satisfies the type.
-      for await (const message of messages.stream(ctx.userId, after, signal ?? new AbortController().signal)) {
-        yield tracked(String(message.seq), message);
+      if (connection) connection.subscriptions++;
+      metrics.subscriptionOpened();
+      try {
+        // tRPC always passes a signal to subscriptions; the fallback only satisfies the type.
+        for await (const message of messages.stream(ctx.userId, after, signal ?? new AbortController().signal)) {
+          metrics.messageDelivered(message.sentAt);
+          yield tracked(String(message.seq), message);
+        }
+      } finally {
+        if (connection) connection.subscriptions--;
+        metrics.subscriptionClosed();
       }
     }),
 
     ack: authedProcedure
       .input(schemas.ack)
-      .mutation(async ({ ctx, input }) => ({ ackedSeq: await messages.ack(ctx.userId, input.upTo) })),
+      .mutation(({ ctx, input }) =>
+        inFlight.track(async () => ({ ackedSeq: await messages.ack(ctx.userId, input.upTo) })),
+      ),
 
     history: authedProcedure.input(schemas.history).query(async ({ ctx, input }) => {
       // One extra row tells whether an older page exists.

@@ -22,3 +22,22 @@ export interface MessagesPort {
   history(userId: string, peer: string, before: string | null, limit: number): Promise<Message[]>;
   conversations(userId: string): Promise<Conversation[]>;
 }
+
+/** A rate limit per key; see limits/token-buckets.ts. */
+export interface RateLimiter {
+  take(key: string): { ok: true } | { ok: false; retryAfterMs: number };
+}
+
+/** Keeps count of running requests, so shutdown can wait for them. */
+export interface RequestTracker {
+  track<T>(work: () => Promise<T>): Promise<T>;
+}
+
+/** What the router reports to the operator's metrics. */
+export interface RouterMetrics {
+  messageSent(): void;
+  messageDelivered(sentAt: Date): void;
+  rateLimited(procedure: string): void;
+  subscriptionOpened(): void;
+  subscriptionClosed(): void;
+}

@@ -13,6 +13,7 @@ import {
   UnknownRecipientError,
   UserExistsError,
 } from '../messages/errors.js';
+import { RateLimitedError } from '../limits/rate-limited-error.js';
 
 /**
  * Kept a plain interface so the SDK's bundled types carry no server internals.
@@ -21,9 +22,25 @@ import {
 export interface Context {
   userId: string | null;
   authError: string | null;
+  /** The client's address (rate limits of sign-in attempts). */
+  clientIp: string | null;
+  /** Counters of one WebSocket connection; null over HTTP. */
+  connection: { subscriptions: number } | null;
 }
 
-const t = initTRPC.context<Context>().create({ transformer });
+const t = initTRPC.context<Context>().create({
+  transformer,
+  // Never send stack traces to clients.
+  isDev: false,
+  errorFormatter: ({ shape, error }) => ({
+    ...shape,
+    data: {
+      ...shape.data,
+      // When a rate-limited request may be sent again.
+      retryAfterMs: error.cause instanceof RateLimitedError ? error.cause.retryAfterMs : null,
+    },
+  }),
+});
 
 const domainErrorCodes = [
   [UnknownRecipientError, 'NOT_FOUND'],
@@ -31,6 +48,7 @@ const domainErrorCodes = [
   [ClientMsgIdConflictError, 'CONFLICT'],
   [UserExistsError, 'CONFLICT'],
   [InvalidCredentialsError, 'UNAUTHORIZED'],
+  [RateLimitedError, 'TOO_MANY_REQUESTS'],
   // 503: the SDK retries it (a send keeps its clientMsgId, so it is stored once).
   [StoreUnavailableError, 'SERVICE_UNAVAILABLE'],
 ] as const;

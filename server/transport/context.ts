@@ -4,66 +4,49 @@
  * `connectionParams.token` of a WebSocket (checked once, when the socket opens).
  */
 import type { IncomingMessage } from 'node:http';
-import type { WebSocket } from 'ws';
 import type { AccountService } from '../auth/account-service.js';
 import { TokenError } from '../auth/tokens.js';
 import type { Context } from '../router/trpc.js';
-import { closeCodes } from './close-codes.js';
 
-const anonymous: Context = { userId: null, authError: null };
+export interface TokenContext {
+  userId: string | null;
+  authError: string | null;
+  /** Why the token was refused, when it was. */
+  refusal: 'expired' | 'invalid' | null;
+  expiresAt: number | null;
+}
 
-async function contextFromToken(
-  accounts: AccountService,
-  token: unknown,
-): Promise<Context & { expiresAt?: number }> {
+const anonymous: TokenContext = { userId: null, authError: null, refusal: null, expiresAt: null };
+
+export async function contextFromToken(accounts: AccountService, token: unknown): Promise<TokenContext> {
   if (token === undefined || token === null || token === '') return anonymous;
-  if (typeof token !== 'string') return { userId: null, authError: 'The token must be a string' };
+  if (typeof token !== 'string') {
+    return { userId: null, authError: 'The token must be a string', refusal: 'invalid', expiresAt: null };
+  }
   try {
     const { userId, expiresAt } = await accounts.authenticate(token);
-    return { userId, authError: null, expiresAt };
+    return { userId, authError: null, refusal: null, expiresAt };
   } catch (error) {
-    if (error instanceof TokenError) return { userId: null, authError: error.message };
+    if (error instanceof TokenError) {
+      return { userId: null, authError: error.message, refusal: error.expired ? 'expired' : 'invalid', expiresAt: null };
+    }
     throw error;
   }
+}
+
+export function clientIp(req: IncomingMessage): string | null {
+  return req.socket.remoteAddress ?? null;
 }
 
 export function createHttpContextFactory(accounts: AccountService) {
   return async ({ req }: { req: IncomingMessage }): Promise<Context> => {
     const header = req.headers.authorization;
     const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
-    if (header && !match) return { userId: null, authError: 'The Authorization header must be "Bearer <token>"' };
+    const base = { clientIp: clientIp(req), connection: null };
+    if (header && !match) {
+      return { ...base, userId: null, authError: 'The Authorization header must be "Bearer <token>"' };
+    }
     const { userId, authError } = await contextFromToken(accounts, match?.[1]);
-    return { userId, authError };
+    return { ...base, userId, authError };
   };
-}
-
-/** Longest delay `setTimeout` accepts; a later expiry is re-armed when it fires. */
-const maxTimerMs = 2 ** 31 - 1;
-
-export function createWsContextFactory(accounts: AccountService) {
-  return async ({
-    res,
-    info,
-  }: {
-    res: WebSocket;
-    info: { connectionParams: Record<string, string | undefined> | null };
-  }): Promise<Context> => {
-    const { userId, authError, expiresAt } = await contextFromToken(accounts, info.connectionParams?.token);
-    if (expiresAt !== undefined) closeAtExpiry(res, expiresAt);
-    return { userId, authError };
-  };
-}
-
-/** The token is checked only at connect, so the socket must not outlive it. */
-function closeAtExpiry(socket: WebSocket, expiresAt: number): void {
-  let timer: NodeJS.Timeout;
-  const arm = () => {
-    const wait = expiresAt - Date.now();
-    timer = setTimeout(
-      () => (wait > maxTimerMs ? arm() : socket.close(closeCodes.tokenExpired, 'token expired')),
-      Math.max(0, Math.min(wait, maxTimerMs)),
-    );
-  };
-  arm();
-  socket.once('close', () => clearTimeout(timer));
 }

@@ -1,13 +1,25 @@
 /**
  * @module cork-per-turn
- * Holds a WebSocket's frames until the end of the event-loop turn, so the frames of one
- * turn (a mutation's reply and the subscription data it caused, say) leave in one write
- * instead of one syscall each.
+ * Every frame the server sends on a WebSocket goes through here:
+ * - frames of one event-loop turn (a mutation's reply and the subscription data it
+ *   caused, say) are held and leave in one write instead of one syscall each;
+ * - a client that does not read (its send buffer is past `maxBufferedBytes`) is closed
+ *   as a slow consumer instead of growing the server's memory; it resumes from its last
+ *   event id when it reconnects.
  */
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
+import { closeCodes } from './close-codes.js';
 
-export function corkPerTurn(ws: WebSocket, socket: Duplex): void {
+/** How long a slow consumer gets to take its close frame before the socket is destroyed. */
+const slowCloseGraceMs = 1000;
+
+export function corkPerTurn(
+  ws: WebSocket,
+  socket: Duplex,
+  maxBufferedBytes: number,
+  onSlowConsumer: () => void,
+): void {
   const send = ws.send.bind(ws) as (...args: unknown[]) => void;
   let corked = false;
   const uncork = () => {
@@ -15,6 +27,13 @@ export function corkPerTurn(ws: WebSocket, socket: Duplex): void {
     socket.uncork();
   };
   ws.send = ((...args: unknown[]) => {
+    if (ws.readyState !== ws.OPEN) return;
+    if (ws.bufferedAmount > maxBufferedBytes) {
+      onSlowConsumer();
+      ws.close(closeCodes.slowConsumer, 'slow consumer');
+      setTimeout(() => ws.terminate(), slowCloseGraceMs).unref();
+      return;
+    }
     if (!corked) {
       corked = true;
       socket.cork();

@@ -18,6 +18,8 @@ export interface HttpServerOptions {
   checkReady: () => Promise<void>;
   serveStatic: ((req: IncomingMessage, res: ServerResponse, pathname: string) => boolean) | null;
   onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  /** Prometheus text exposition. */
+  metrics: { contentType: string; render: () => Promise<string> };
   log: Logger;
 }
 
@@ -45,6 +47,19 @@ export function createParleyHttpServer(options: HttpServerOptions) {
     }
     if (pathname === '/healthz') {
       sendJson(res, 200, { status: 'ok' });
+      return;
+    }
+    if (pathname === '/metrics') {
+      options.metrics.render().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': options.metrics.contentType });
+          res.end(text);
+        },
+        (error: unknown) => {
+          options.log.error({ err: error }, 'metrics failed');
+          sendJson(res, 500, { error: 'metrics failed' });
+        },
+      );
       return;
     }
     if (pathname === '/readyz') {

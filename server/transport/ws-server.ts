@@ -1,46 +1,149 @@
 /**
  * @module ws-server
- * tRPC over WebSocket (`applyWSSHandler`) on a `ws` server that shares the HTTP port.
+ * tRPC over WebSocket (`applyWSSHandler`) on a `ws` server that shares the HTTP port,
+ * with the limits the adapter leaves to us: origin policy, connection caps per address
+ * and per user, a deadline for `connectionParams`, frame size, slow consumers, dead
+ * peers, and closing sockets whose token expires.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { applyWSSHandler, type CreateWSSContextFnOptions } from '@trpc/server/adapters/ws';
 import type { AnyRouter } from '@trpc/server';
+import type { AccountService } from '../auth/account-service.js';
+import type { Config } from '../config.js';
 import type { Context } from '../router/trpc.js';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../observability/metrics.js';
+import { closeCodes } from './close-codes.js';
+import { clientIp, contextFromToken } from './context.js';
+import { ConnectionCounter } from './connection-counter.js';
 import { corkPerTurn } from './cork-per-turn.js';
+import { startHeartbeat } from './heartbeat.js';
+import { createOriginCheck } from './origin-policy.js';
 
 export interface WsServerOptions {
   router: AnyRouter;
-  createContext: (opts: CreateWSSContextFnOptions) => Promise<Context>;
+  accounts: AccountService;
+  config: Config;
+  metrics: Metrics;
   log: Logger;
 }
 
-export function createParleyWsServer({ router, createContext, log }: WsServerOptions) {
-  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
+/** A refused token's socket stays open this long, so the client gets its UNAUTHORIZED replies first. */
+const refusedCloseDelayMs = 1000;
+/** Longest delay `setTimeout` accepts; a later expiry is re-armed when it fires. */
+const maxTimerMs = 2 ** 31 - 1;
+
+function refuseHandshake(socket: Duplex, status: string): void {
+  socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}
+
+export function createParleyWsServer({ router, accounts, config, metrics, log }: WsServerOptions) {
+  const wss = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    maxPayload: config.maxPayloadBytes,
+  });
+  const perIp = new ConnectionCounter(config.maxConnectionsPerIp);
+  const perUser = new ConnectionCounter(config.maxConnectionsPerUser);
+  const originAllowed = createOriginCheck(config.allowedOrigins);
+  const authDeadlines = new WeakMap<WebSocket, NodeJS.Timeout>();
+  let accepting = true;
+
+  const closeWith = (ws: WebSocket, code: number, reason: string, metric: string) => {
+    metrics.closes.inc({ reason: metric });
+    ws.close(code, reason);
+  };
+
+  const closeAtExpiry = (ws: WebSocket, expiresAt: number) => {
+    let timer: NodeJS.Timeout;
+    const arm = () => {
+      const wait = expiresAt - Date.now();
+      timer = setTimeout(
+        () => (wait > maxTimerMs ? arm() : closeWith(ws, closeCodes.tokenExpired, 'token expired', 'token_expired')),
+        Math.max(0, Math.min(wait, maxTimerMs)),
+      );
+    };
+    arm();
+    ws.once('close', () => clearTimeout(timer));
+  };
+
+  const createContext = async ({ req, res: ws, info }: CreateWSSContextFnOptions): Promise<Context> => {
+    clearTimeout(authDeadlines.get(ws));
+    const base = { clientIp: clientIp(req), connection: { subscriptions: 0 } };
+    const auth = await contextFromToken(accounts, info.connectionParams?.['token']);
+    if (auth.refusal !== null) {
+      const [code, reason] =
+        auth.refusal === 'expired' ? [closeCodes.tokenExpired, 'token expired'] : [closeCodes.authRefused, 'token refused'];
+      setTimeout(() => closeWith(ws, code, reason, `token_${auth.refusal}`), refusedCloseDelayMs).unref();
+      return { ...base, userId: null, authError: auth.authError };
+    }
+    if (auth.userId === null) return { ...base, userId: null, authError: null };
+
+    const userId = auth.userId;
+    if (!perUser.tryAdd(userId)) {
+      closeWith(ws, closeCodes.connectionLimit, 'too many connections for this user', 'user_limit');
+      return { ...base, userId: null, authError: `Too many connections for this user (at most ${perUser.limit})` };
+    }
+    ws.once('close', () => perUser.remove(userId));
+    if (auth.expiresAt !== null) closeAtExpiry(ws, auth.expiresAt);
+    log.debug({ userId }, 'connection authenticated');
+    return { ...base, userId, authError: null };
+  };
+
   const handler = applyWSSHandler({
     wss,
     router,
     createContext,
-    keepAlive: { enabled: true, pingMs: 30_000, pongWaitMs: 10_000 },
     onError: ({ error, path }) => {
       if (error.code === 'INTERNAL_SERVER_ERROR') log.error({ err: error.cause ?? error, path }, 'procedure failed');
     },
   });
+  const stopHeartbeat = startHeartbeat(wss, config.heartbeatMs);
 
   return {
     handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer) {
+      if (!accepting) return refuseHandshake(socket, '503 Service Unavailable');
+      if (!originAllowed(req.headers.origin, req.headers.host)) {
+        metrics.closes.inc({ reason: 'origin' });
+        return refuseHandshake(socket, '403 Forbidden');
+      }
+      const ip = clientIp(req) ?? 'unknown';
       wss.handleUpgrade(req, socket, head, (ws) => {
-        corkPerTurn(ws, socket);
+        metrics.connections.inc();
+        ws.once('close', () => metrics.connections.dec());
+        corkPerTurn(ws, socket, config.sendBufferLimitBytes, () => metrics.closes.inc({ reason: 'slow_consumer' }));
+        if (!perIp.tryAdd(ip)) {
+          closeWith(ws, closeCodes.connectionLimit, 'too many connections from this address', 'ip_limit');
+          return;
+        }
+        ws.once('close', () => perIp.remove(ip));
+        const deadline = setTimeout(
+          () => closeWith(ws, closeCodes.authTimeout, 'no connectionParams in time', 'auth_timeout'),
+          config.authTimeoutMs,
+        );
+        authDeadlines.set(ws, deadline);
+        ws.once('close', () => clearTimeout(deadline));
         wss.emit('connection', ws, req);
       });
     },
-    broadcastReconnectNotification: handler.broadcastReconnectNotification,
-    /** Stops accepting and ends every open socket. */
-    close(): Promise<void> {
-      for (const client of wss.clients) client.terminate();
-      return new Promise((resolve, reject) => wss.close((error) => (error ? reject(error) : resolve())));
+    /** Stops accepting and asks every client to reconnect (elsewhere, or here once back). */
+    stopAccepting() {
+      accepting = false;
+      handler.broadcastReconnectNotification();
+    },
+    get connectionCount() {
+      return wss.clients.size;
+    },
+    /** Closes every open socket as "shutting down" and stops the server. */
+    async close(): Promise<void> {
+      accepting = false;
+      stopHeartbeat();
+      for (const ws of wss.clients) ws.close(closeCodes.shuttingDown, 'server shutting down');
+      await new Promise<void>((resolve) => setTimeout(resolve, 100).unref());
+      for (const ws of wss.clients) ws.terminate();
+      await new Promise<void>((resolve, reject) => wss.close((error) => (error ? reject(error) : resolve())));
     },
   };
 }
