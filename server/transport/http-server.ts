@@ -39,8 +39,18 @@ export function createParleyHttpServer(options: HttpServerOptions) {
     },
   });
 
+  let requests = 0;
   const server = createHttpServer((req, res) => {
     const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const started = performance.now();
+    const reqId = ++requests;
+    // The path only: a query string could carry input, and input may carry message text.
+    res.once('finish', () =>
+      options.log.debug(
+        { reqId, method: req.method, path: pathname, status: res.statusCode, ms: Math.round(performance.now() - started) },
+        'http request',
+      ),
+    );
     if (pathname === trpcPath || pathname.startsWith(`${trpcPath}/`)) {
       trpcHandler(req, res);
       return;

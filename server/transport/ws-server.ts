@@ -50,6 +50,7 @@ export function createParleyWsServer({ router, accounts, config, metrics, log }:
   const originAllowed = createOriginCheck(config.allowedOrigins);
   const authDeadlines = new WeakMap<WebSocket, NodeJS.Timeout>();
   let accepting = true;
+  let connections = 0;
 
   const closeWith = (ws: WebSocket, code: number, reason: string, metric: string) => {
     metrics.closes.inc({ reason: metric });
@@ -88,7 +89,7 @@ export function createParleyWsServer({ router, accounts, config, metrics, log }:
     }
     ws.once('close', () => perUser.remove(userId));
     if (auth.expiresAt !== null) closeAtExpiry(ws, auth.expiresAt);
-    log.debug({ userId }, 'connection authenticated');
+    log.debug({ userId, ip: base.clientIp }, 'websocket authenticated');
     return { ...base, userId, authError: null };
   };
 
@@ -111,6 +112,9 @@ export function createParleyWsServer({ router, accounts, config, metrics, log }:
       }
       const ip = clientIp(req) ?? 'unknown';
       wss.handleUpgrade(req, socket, head, (ws) => {
+        const connId = ++connections;
+        log.debug({ connId, ip }, 'websocket open');
+        ws.once('close', (code: number) => log.debug({ connId, code }, 'websocket closed'));
         metrics.connections.inc();
         ws.once('close', () => metrics.connections.dec());
         corkPerTurn(ws, socket, config.sendBufferLimitBytes, () => metrics.closes.inc({ reason: 'slow_consumer' }));
