@@ -6,7 +6,6 @@
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { ConfigError, loadConfig, parseDuration, type Config } from '../config.js';
-import { createServer } from '../app.js';
 import { loadOrCreateSecret } from '../auth/secret.js';
 import { createTokenService } from '../auth/tokens.js';
 import { userIdPattern } from '../auth/user-id.js';
@@ -87,6 +86,8 @@ function describeError(error: unknown): string {
 }
 
 async function serve(config: Config): Promise<void> {
+  // Loaded here, not at the top: the other commands need none of the server's drivers.
+  const { createServer } = await import('../app.js');
   const server = await createServer(config);
   out(`Parley is running: open ${server.url}/ in your browser (API at ${server.url}/trpc)`);
   const shutdown = () => {
