@@ -93,7 +93,8 @@ export class RedisBus implements Bus {
     } catch (err) {
       // The message is stored; only its doorbell is lost. Do not fail the send (a retry
       // would find the message stored and announce nothing): tell every node to resync.
-      this.#log.warn({ err, to: message.to, seq: message.seq }, 'Redis bus publish failed; nodes will resync');
+      // Logged once per outage, not once per message.
+      if (!this.#publishLost) this.#log.warn({ err }, 'Redis bus publish failed; every node will resync once Redis answers');
       this.#publishLost = true;
       return;
     }
@@ -176,6 +177,7 @@ export class RedisBus implements Bus {
     this.#publishLost = false;
     try {
       await this.#pub.publish(this.#resyncChannel, '');
+      this.#log.info('Redis bus announced a resync after lost publishes');
     } catch (err) {
       this.#publishLost = true;
       this.#log.warn({ err }, 'Redis bus could not announce a resync; will retry when Redis is back');

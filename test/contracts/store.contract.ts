@@ -1,0 +1,189 @@
+/**
+ * The `Store` contract (server/store/store.ts), as tests every implementation must pass.
+ * Each test gets a fresh, empty database from the factory; `second` is another instance
+ * on the same database, as a second node (or process) would open it.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Store } from '../../server/store/store.js';
+import type { NewMessage } from '../../server/messages/message.js';
+import { UnknownRecipientError } from '../../server/messages/errors.js';
+
+export interface StoreHarness {
+  store: Store;
+  second: Store;
+  dispose(): Promise<void>;
+}
+
+export function describeStoreContract(name: string, open: () => Promise<StoreHarness>): void {
+  describe(`${name} (Store contract)`, () => {
+    let harness: StoreHarness;
+    let store: Store;
+    beforeEach(async () => {
+      harness = await open();
+      store = harness.store;
+      for (const user of ['alice', 'bob', 'carol', 'dave']) await store.ensureUser(user);
+    });
+    afterEach(() => harness.dispose());
+
+    const msg = (from: string, to: string, text: string, clientMsgId: string | null = null): NewMessage => ({
+      from,
+      to,
+      text,
+      clientMsgId,
+    });
+
+    it('gives each message of a stream the next seq, starting at 1, and returns it as stored', async () => {
+      const first = await store.append(msg('alice', 'bob', 'one'));
+      const second = await store.append(msg('carol', 'bob', 'two'));
+      const other = await store.append(msg('bob', 'alice', 'three'));
+      expect([first.message.seq, second.message.seq, other.message.seq]).toEqual([1, 2, 1]);
+      expect(first.created).toBe(true);
+      expect(first.message.sentAt).toBeInstanceOf(Date);
+      expect(await store.readStream('bob', 0, 10)).toEqual([first.message, second.message]);
+      expect(await store.headSeq('bob')).toBe(2);
+    });
+
+    it('keeps seqs gapless and unique when many appends to one stream run at once, from two instances', async () => {
+      const senders = ['alice', 'carol', 'dave'];
+      const results = await Promise.all(
+        Array.from({ length: 60 }, (_, i) =>
+          (i % 2 ? store : harness.second).append(msg(senders[i % 3] as string, 'bob', `m${i}`)),
+        ),
+      );
+      const seqs = results.map((r) => r.message.seq).sort((a, b) => a - b);
+      expect(seqs).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+      const stream = await store.readStream('bob', 0, 100);
+      expect(stream.map((m) => m.seq)).toEqual(seqs);
+      expect(await store.headSeq('bob')).toBe(60);
+    });
+
+    it('keeps each sender’s order within the stream when senders append concurrently', async () => {
+      const sendAll = async (from: string) => {
+        for (let i = 0; i < 15; i++) await store.append(msg(from, 'bob', `${from} ${i}`));
+      };
+      await Promise.all([sendAll('alice'), sendAll('carol'), sendAll('dave')]);
+      const stream = await store.readStream('bob', 0, 100);
+      expect(stream.map((m) => m.seq)).toEqual(Array.from({ length: 45 }, (_, i) => i + 1));
+      for (const from of ['alice', 'carol', 'dave']) {
+        const texts = stream.filter((m) => m.from === from).map((m) => m.text);
+        expect(texts).toEqual(Array.from({ length: 15 }, (_, i) => `${from} ${i}`));
+      }
+    });
+
+    it('returns the original with created false when (from, clientMsgId) is appended again', async () => {
+      const original = await store.append(msg('alice', 'bob', 'hello', 'c-1'));
+      const again = await store.append(msg('alice', 'bob', 'hello', 'c-1'));
+      expect(again).toEqual({ message: original.message, created: false });
+      expect(await store.headSeq('bob')).toBe(1);
+    });
+
+    it('stores one message when the same (from, clientMsgId) is appended concurrently through two instances', async () => {
+      const results = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => (i % 2 ? store : harness.second).append(msg('alice', 'bob', 'once', 'dup'))),
+      );
+      expect(results.filter((r) => r.created)).toHaveLength(1);
+      expect(new Set(results.map((r) => r.message.id)).size).toBe(1);
+      expect(await store.readStream('bob', 0, 10)).toHaveLength(1);
+      // The losers' seq bump was rolled back: the next message is seq 2.
+      expect((await store.append(msg('carol', 'bob', 'next'))).message.seq).toBe(2);
+    });
+
+    it('treats one clientMsgId from two senders as two messages', async () => {
+      const a = await store.append(msg('alice', 'bob', 'from alice', 'same'));
+      const c = await store.append(msg('carol', 'bob', 'from carol', 'same'));
+      expect([a.created, c.created]).toEqual([true, true]);
+      expect(c.message.seq).toBe(2);
+    });
+
+    it('rejects an append to an unknown recipient and stores nothing', async () => {
+      await expect(store.append(msg('alice', 'nobody', 'hi'))).rejects.toBeInstanceOf(UnknownRecipientError);
+      expect(await store.getUser('nobody')).toBeNull();
+      expect(await store.readStream('nobody', 0, 10)).toEqual([]);
+      expect(await store.conversations('alice')).toEqual([]);
+    });
+
+    it('pages through a stream with readStream: after a seq, ascending, at most limit', async () => {
+      for (let i = 1; i <= 7; i++) await store.append(msg('alice', 'bob', `m${i}`));
+      const pages: number[][] = [];
+      for (let after = 0; ; ) {
+        const page = await store.readStream('bob', after, 3);
+        if (page.length === 0) break;
+        pages.push(page.map((m) => m.seq));
+        after = page.at(-1)?.seq ?? after;
+      }
+      expect(pages).toEqual([[1, 2, 3], [4, 5, 6], [7]]);
+      expect(await store.readStream('bob', 7, 3)).toEqual([]);
+      expect(await store.readStream('alice', 0, 3)).toEqual([]);
+    });
+
+    it('raises the acknowledged seq with ack, never lowers it, and never moves it past the head', async () => {
+      for (let i = 1; i <= 5; i++) await store.append(msg('alice', 'bob', `m${i}`));
+      expect(await store.ackedSeq('bob')).toBe(0);
+      expect(await store.ack('bob', 3)).toBe(3);
+      expect(await store.ack('bob', 1)).toBe(3);
+      expect(await store.ackedSeq('bob')).toBe(3);
+      expect(await store.ack('bob', 99)).toBe(5);
+      expect(await store.ackedSeq('bob')).toBe(5);
+      expect(await store.ack('alice', 10)).toBe(0);
+    });
+
+    it('reports 0 for the head and acknowledged seq of an empty or unknown stream', async () => {
+      expect(await store.headSeq('alice')).toBe(0);
+      expect(await store.ackedSeq('alice')).toBe(0);
+      expect(await store.headSeq('nobody')).toBe(0);
+      expect(await store.ackedSeq('nobody')).toBe(0);
+    });
+
+    it('returns the history with one peer in both directions, newest first, paged by message id', async () => {
+      const sent: string[] = [];
+      for (let i = 1; i <= 5; i++) {
+        const [from, to] = i % 2 ? ['alice', 'bob'] : ['bob', 'alice'];
+        sent.push((await store.append(msg(from as string, to as string, `m${i}`))).message.text);
+        await store.append(msg('carol', 'alice', `noise ${i}`));
+      }
+      const first = await store.history('alice', 'bob', null, 2);
+      expect(first.map((m) => m.text)).toEqual(['m5', 'm4']);
+      const second = await store.history('alice', 'bob', first.at(-1)?.id ?? null, 2);
+      expect(second.map((m) => m.text)).toEqual(['m3', 'm2']);
+      const last = await store.history('alice', 'bob', second.at(-1)?.id ?? null, 2);
+      expect(last.map((m) => m.text)).toEqual(['m1']);
+      expect(await store.history('bob', 'alice', null, 10)).toEqual([...first, ...second, ...last]);
+      expect(await store.history('alice', 'dave', null, 10)).toEqual([]);
+    });
+
+    it('lists conversations most recent first, with the last message and the unread count above the ack', async () => {
+      await store.append(msg('bob', 'alice', 'b1'));
+      await store.append(msg('carol', 'alice', 'c1'));
+      await store.append(msg('bob', 'alice', 'b2'));
+      const mine = await store.append(msg('alice', 'dave', 'to dave'));
+      expect(await store.conversations('alice')).toEqual([
+        { peer: 'dave', lastMessage: mine.message, unread: 0 },
+        expect.objectContaining({ peer: 'bob', unread: 2, lastMessage: expect.objectContaining({ text: 'b2' }) }),
+        expect.objectContaining({ peer: 'carol', unread: 1, lastMessage: expect.objectContaining({ text: 'c1' }) }),
+      ]);
+      await store.ack('alice', 2); // b1, c1
+      const after = await store.conversations('alice');
+      expect(after.map((c) => [c.peer, c.unread])).toEqual([
+        ['dave', 0],
+        ['bob', 1],
+        ['carol', 0],
+      ]);
+      expect(await store.conversations('carol')).toEqual([
+        expect.objectContaining({ peer: 'alice', unread: 0, lastMessage: expect.objectContaining({ text: 'c1' }) }),
+      ]);
+    });
+
+    it('creates a user once: createUser refuses a known id, and ensureUser keeps the existing password hash', async () => {
+      expect(await store.createUser('erin', 'hash')).toBe(true);
+      expect(await store.createUser('erin', 'other')).toBe(false);
+      await store.ensureUser('erin');
+      expect(await store.getUser('erin')).toEqual({ userId: 'erin', passwordHash: 'hash' });
+      expect(await store.getUser('alice')).toEqual({ userId: 'alice', passwordHash: null });
+      expect(await store.getUser('nobody')).toBeNull();
+    });
+
+    it('answers ping while it is up', async () => {
+      await expect(store.ping()).resolves.toBeUndefined();
+    });
+  });
+}
