@@ -86,6 +86,7 @@ export function startChatSession(session: StoredSession, onEnd: (notice: string)
     me,
     signal,
     onSent: (message) => {
+      if (ended) return; // answered after sign-out: the list belongs to the next session now
       list.update(message.to, message);
       list.render(pane.peer);
     },
@@ -123,6 +124,7 @@ export function startChatSession(session: StoredSession, onEnd: (notice: string)
 
   client.conversations.query().then(
     (conversations) => {
+      if (ended) return;
       for (const { peer, lastMessage } of conversations) list.update(peer, lastMessage);
       list.render(pane.peer);
     },
@@ -176,7 +178,6 @@ export function startChatSession(session: StoredSession, onEnd: (notice: string)
     if (wait <= 0) end(sessionExpiredNotice);
     else expiryTimer = setTimeout(armExpiry, Math.min(wait, maxTimerMs));
   };
-  armExpiry();
 
   byId('whoami', HTMLElement).textContent = `Signed in as ${me}`;
   account.hidden = false;
@@ -186,4 +187,6 @@ export function startChatSession(session: StoredSession, onEnd: (notice: string)
   route();
   // Keyboard users start where the next step is: a conversation's composer, or the field to start one.
   if (pane.peer === null) newPeer.focus();
+  // Last, so a token that expires right now ends a session that is fully shown.
+  armExpiry();
 }
