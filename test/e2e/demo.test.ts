@@ -162,6 +162,24 @@ describe.skipIf(!browserTestsEnabled())('the demo page', () => {
     expect(await page.page.locator('#chat-view').isHidden()).toBe(true);
   });
 
+  it('signing out forgets the token, and after signing back in each message is sent and shown once', async () => {
+    await using t = await startServer();
+    await (await t.http()).auth.register.mutate({ userId: 'bob', password });
+    await using alice = await DemoPage.open(browser, t.url);
+    await alice.register('alice');
+    await alice.page.getByRole('button', { name: 'Sign out' }).click();
+    await alice.page.getByText('You have signed out.').waitFor();
+    expect(await alice.page.evaluate(() => localStorage.getItem('parley:session'))).toBeNull();
+
+    await alice.fillSignIn('alice', password);
+    await alice.page.getByRole('button', { name: 'Sign in' }).click();
+    await alice.startConversation('bob');
+    await alice.send('only once');
+    await alice.waitForMessages(['only once']);
+    const history = await (await t.http('bob')).history.query({ with: 'alice' });
+    expect(history.items.map((m) => m.text)).toEqual(['only once']);
+  });
+
   it('returns to sign-in with a message when the session expires', async () => {
     await using t = await startServer({ tokenTtlSeconds: 2 });
     await using alice = await DemoPage.open(browser, t.url);
