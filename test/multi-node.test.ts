@@ -55,10 +55,13 @@ describe.skipIf(!servicesUp)('several nodes on PostgreSQL and Redis', () => {
   });
 
   afterAll(async () => {
-    await Promise.all(nodes.map((node) => node.stop()));
-    await schema?.drop();
-    bundle?.remove();
-    for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
+    try {
+      await Promise.all(nodes.map((node) => node.stop()));
+    } finally {
+      bundle?.remove();
+      for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
+      await schema?.drop();
+    }
   });
 
   const clients: ParleyClient[] = [];

@@ -21,7 +21,12 @@ import { redisAvailable, redisTcpTarget, uniquePrefix } from './helpers/redis.js
 const log = createLogger('silent');
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  const errors: unknown[] = [];
+  for (const cleanup of cleanups.splice(0).reverse()) {
+    // Every cleanup runs, even after one fails, so no schema is left behind.
+    await cleanup().catch((error: unknown) => errors.push(error));
+  }
+  if (errors.length > 0) throw new AggregateError(errors, 'cleanup failed');
 });
 
 async function startNode(options: { store?: Store; bus?: Bus }): Promise<ParleyServer> {

@@ -38,7 +38,7 @@ export interface NodeProcess {
   child: ChildProcess;
   /** What the node wrote to stdout and stderr (its logs), for failure messages. */
   output(): string;
-  /** SIGTERM, then resolves once the process has exited. */
+  /** SIGTERM (SIGKILL if it is still running 15 s later), then resolves once the process has exited. */
   stop(): Promise<void>;
 }
 
@@ -61,7 +61,9 @@ export async function startNodeProcess(bundle: NodeBundle, env: Record<string, s
     output: () => output,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const stuck = setTimeout(() => child.kill('SIGKILL'), 15_000);
       await exited;
+      clearTimeout(stuck);
     },
   };
 }

@@ -43,9 +43,13 @@ export interface TestSchema {
   drop(): Promise<void>;
 }
 
-export async function createTestSchema(label: string): Promise<TestSchema> {
-  const name = `parley_test_${label}_${randomBytes(5).toString('hex')}`;
-  await adminQuery(`CREATE SCHEMA ${name}`);
+export function createTestSchema(label: string): Promise<TestSchema> {
+  return createTestSchemaNamed(`parley_test_${label}_${randomBytes(5).toString('hex')}`);
+}
+
+/** The schema `name` (a plain identifier), created unless it exists. */
+export async function createTestSchemaNamed(name: string): Promise<TestSchema> {
+  await adminQuery(`CREATE SCHEMA IF NOT EXISTS ${name}`);
   return {
     name,
     url: withSchema(testDatabaseUrl, name),

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { createServer, defaultConfig, type Config, type ParleyServer } from '../../server/index.js';
 import { createLogger } from '../../server/log.js';
+import { testBackend } from './scale-out-backend.js';
 import { createParleyClient, createParleyHttpClient, type ParleyClient } from '@parley/sdk';
 
 export const testSecret = 'test-secret-that-is-long-enough-for-hs256-0123456789';
@@ -42,7 +43,8 @@ export function signToken(userId: string, ttlSeconds = 3600, secret = testSecret
 
 export async function startServer(overrides: Partial<Config> = {}): Promise<TestServer> {
   const dataDir = overrides.dataDir ?? tempDir();
-  const config = defaultConfig({ port: 0, dataDir, jwtSecret: testSecret, ...overrides });
+  const backend = await testBackend(dataDir);
+  const config = defaultConfig({ port: 0, dataDir, jwtSecret: testSecret, ...backend.config, ...overrides });
   const server = await createServer(config, { log: createLogger('silent') });
   const clients: ParleyClient[] = [];
   let stopped = false;
@@ -54,7 +56,10 @@ export async function startServer(overrides: Partial<Config> = {}): Promise<Test
   };
   const close = async () => {
     await stop();
-    if (!overrides.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    if (!overrides.dataDir) {
+      rmSync(dataDir, { recursive: true, force: true });
+      await backend.drop();
+    }
   };
   return {
     server,
