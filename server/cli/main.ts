@@ -33,7 +33,9 @@ Run "parley <command> --help" for details.`,
 
 Runs the server. Configuration comes from the environment: PORT (8080), HOST (127.0.0.1),
 PARLEY_DATA_DIR (./data), PARLEY_JWT_SECRET (generated into the data dir when unset),
-PARLEY_MAX_TEXT (4000), PARLEY_TOKEN_TTL (12h), PARLEY_LOG_LEVEL (info).`,
+PARLEY_MAX_TEXT (4000), PARLEY_TOKEN_TTL (12h), PARLEY_LOG_LEVEL (info).
+Several nodes: PARLEY_DATABASE_URL (postgres://…, instead of SQLite), PARLEY_REDIS_URL
+(redis://…, the bus between nodes), PARLEY_REDIS_PREFIX (parley:).`,
   token: `Usage: parley token <userId> [--ttl 1h]
 
 Prints a token for userId, signed with PARLEY_JWT_SECRET or the secret in PARLEY_DATA_DIR.

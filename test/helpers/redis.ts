@@ -17,15 +17,23 @@ export function redisTcpTarget(): string {
 
 /** A connection for the test itself; fails at once instead of retrying. */
 export function adminRedis(): Redis {
-  return new Redis(testRedisUrl, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+  const redis = new Redis(testRedisUrl, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+  // Failures reach the caller as rejected commands; unheard, ioredis would print them too.
+  redis.on('error', () => {});
+  return redis;
 }
 
 export function redisAvailable(): Promise<boolean> {
   return serviceAvailable(`Redis at ${new URL(testRedisUrl).host}`, async () => {
     const redis = adminRedis();
+    let cause: Error | null = null;
+    redis.on('error', (error: Error) => (cause = error));
     try {
       await redis.connect();
       await redis.ping();
+    } catch (error) {
+      // "Connection is closed" says less than the socket error behind it.
+      throw cause ?? error;
     } finally {
       redis.disconnect();
     }
