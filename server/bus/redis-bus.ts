@@ -169,7 +169,14 @@ export class RedisBus implements Bus {
     if (!channelName.startsWith(this.#userPrefix)) return;
     const channel = this.#channels.get(channelName.slice(this.#userPrefix.length));
     if (!channel) return;
-    const event: BusEvent = { kind: 'message', message: superjson.parse<Message>(payload) };
+    let event: BusEvent;
+    try {
+      event = { kind: 'message', message: superjson.parse<Message>(payload) };
+    } catch (err) {
+      // A garbled doorbell still rang: the listeners re-read the store.
+      this.#log.warn({ err, channel: channelName }, 'Redis bus received an unreadable event');
+      event = resync;
+    }
     for (const listener of channel.listeners) listener(event);
   }
 

@@ -75,6 +75,8 @@ export class PostgresStore implements Store {
     // Migrations get their own session without a statement timeout: waiting for another
     // node's migration, or a long one, must not fail the start.
     const migrator = new pg.Client({ ...config, statement_timeout: 0, query_timeout: 0 });
+    // A connection that breaks between two statements is reported here; the next one fails.
+    migrator.on('error', (err) => options.log.warn({ err }, 'PostgreSQL connection failed while migrating'));
     await migrator.connect();
     try {
       await migratePostgres(migrator);
