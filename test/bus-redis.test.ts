@@ -92,6 +92,23 @@ if (await redisAvailable()) {
       }
     });
 
+    it('turns an unreadable event on a user’s channel into a resync for that user’s listeners', async () => {
+      const prefix = uniquePrefix('bus');
+      const bus = new RedisBus({ url: testRedisUrl, prefix, log });
+      const admin = adminRedis();
+      await admin.connect();
+      try {
+        const events: BusEvent[] = [];
+        bus.subscribe('bob', (e) => events.push(e));
+        await vi.waitFor(() => expect(events).toEqual([{ kind: 'resync' }]));
+        await admin.publish(`${prefix}user:bob`, 'not superjson');
+        await vi.waitFor(() => expect(events).toEqual([{ kind: 'resync' }, { kind: 'resync' }]));
+      } finally {
+        admin.disconnect();
+        await bus.close();
+      }
+    });
+
     it('reports ping failures fast while Redis is unreachable', async () => {
       const proxy = await startTcpProxy(redisTcpTarget());
       await proxy.cut();
