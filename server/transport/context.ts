@@ -5,7 +5,9 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { AccountService } from '../auth/account-service.js';
+import { TRPCError } from '@trpc/server';
 import { TokenError } from '../auth/tokens.js';
+import { StoreUnavailableError } from '../messages/errors.js';
 import type { Context } from '../router/trpc.js';
 
 export interface TokenContext {
@@ -29,6 +31,10 @@ export async function contextFromToken(accounts: AccountService, token: unknown)
   } catch (error) {
     if (error instanceof TokenError) {
       return { userId: null, authError: error.message, refusal: error.expired ? 'expired' : 'invalid', expiresAt: null };
+    }
+    // Context errors bypass the procedures' error mapping: say "retry", not "bug".
+    if (error instanceof StoreUnavailableError) {
+      throw new TRPCError({ code: 'SERVICE_UNAVAILABLE', message: error.message, cause: error });
     }
     throw error;
   }
