@@ -700,5 +700,7 @@ process.on('message', (message: LoadgenRequest) => {
     (error: unknown) => reply({ type: 'error', message: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
   );
 });
-// The orchestrator gone means nobody wants the result: stop at once.
+// The orchestrator gone means nobody wants the result: stop at once. Exiting (rather than
+// dying of the signal) lets --cpu-prof write its profile.
 process.once('disconnect', () => process.exit(0));
+process.once('SIGTERM', () => process.exit(0));

@@ -20,6 +20,22 @@ import type {
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const children = new Set<ChildProcess>();
+
+let profileRoot: string | null = null;
+let profileSeq = 0;
+
+/** From now on every child writes a V8 CPU profile (`--cpu-prof`) into a folder of `dir`. */
+export function profileInto(dir: string): void {
+  profileRoot = dir;
+}
+
+/** `--cpu-prof` arguments for one child, in `<root>/<nn>-<label>/`, when profiling is on. */
+function profileArgs(label: string): string[] {
+  if (profileRoot === null) return [];
+  profileSeq += 1;
+  const name = `${String(profileSeq).padStart(2, '0')}-${label.replace(/[^\w.-]+/g, '-')}`;
+  return ['--cpu-prof', `--cpu-prof-dir=${join(profileRoot, name)}`];
+}
 const tempDirs = new Set<string>();
 
 /** Kills every child still running (SIGKILL: called on the way out) and removes temp dirs. */
@@ -70,7 +86,7 @@ export interface ServerEnv {
 }
 
 /** Starts Parley (built dist, SQLite in a fresh temp dir) or the baseline relay on port 0. */
-export async function startServer(relay: Relay, { jwtSecret, dataDir }: ServerEnv): Promise<ServerHandle> {
+export async function startServer(relay: Relay, { jwtSecret, dataDir }: ServerEnv, label: string = relay): Promise<ServerHandle> {
   const dir = mkdtempSync(join(dataDir, `parley-bench-${relay}-`));
   tempDirs.add(dir);
   const logFile = join(dir, 'server.log');
@@ -78,7 +94,7 @@ export async function startServer(relay: Relay, { jwtSecret, dataDir }: ServerEn
   const script = join(here, relay === 'parley' ? 'parley-server.js' : 'baseline-relay.js');
   const child = track(
     fork(script, [], {
-      execArgv: ['--expose-gc'],
+      execArgv: ['--expose-gc', ...profileArgs(`${label}-server`)],
       stdio: ['ignore', logFd, logFd, 'ipc'],
       env: {
         ...process.env,
@@ -161,10 +177,10 @@ function tail(file: string, lines = 15): string {
  * Runs one job in a fresh load-generator process and returns its result. The generator's
  * probes are answered with samples of `server`. Killed after `timeoutMs`.
  */
-export async function runLoadgen(job: LoadgenJob, server: ServerHandle, timeoutMs: number): Promise<unknown> {
+export async function runLoadgen(job: LoadgenJob, server: ServerHandle, timeoutMs: number, label: string = job.relay): Promise<unknown> {
   const child = track(
     fork(join(here, 'loadgen.js'), [], {
-      execArgv: ['--max-old-space-size=4096'],
+      execArgv: ['--max-old-space-size=4096', ...profileArgs(`${label}-loadgen`)],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     }),
   );

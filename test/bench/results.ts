@@ -31,6 +31,8 @@ export interface BenchOptions {
   out: string;
   /** Parent of each server's temp data dir (its filesystem decides what an fsync costs). */
   dataDir: string;
+  /** Set: every child process wrote a CPU profile under this directory. */
+  profile: string | null;
 }
 
 /** Medians over rounds of the figures the table shows. */

@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { ClientKind, LoadgenJob, Relay } from './ipc.js';
-import { killAll, runLoadgen, startServer, type ServerHandle } from './processes.js';
+import { killAll, profileInto, runLoadgen, startServer, type ServerHandle } from './processes.js';
 import { collectWarnings, renderHtml, renderTable } from './report.js';
 import type {
   BenchOptions,
@@ -63,6 +63,8 @@ Other:
   --out=DIR               where results go (default bench-results)
   --data-dir=DIR          where each server's temp data dir is made (default: the OS temp
                           dir); e.g. /dev/shm to take the disk's fsync out of the picture
+  --profile=DIR           every server and load generator writes a V8 CPU profile
+                          (node --cpu-prof) into DIR/<nn>-<run>-<server|loadgen>/
   -h, --help`;
 
 function list(text: string): string[] {
@@ -107,6 +109,7 @@ function parseOptions(argv: string[]): BenchOptions | null {
       'text-bytes': { type: 'string' },
       out: { type: 'string' },
       'data-dir': { type: 'string' },
+      profile: { type: 'string' },
     },
   });
   if (values.help) return null;
@@ -140,6 +143,7 @@ function parseOptions(argv: string[]): BenchOptions | null {
     textBytes: Math.round(positive(values['text-bytes'], 100, '--text-bytes')),
     out: resolve(repoRoot, values.out ?? 'bench-results'),
     dataDir: resolve(values['data-dir'] ?? tmpdir()),
+    profile: values.profile === undefined ? null : resolve(values.profile),
   };
 }
 
@@ -235,6 +239,7 @@ async function main(): Promise<void> {
     warnings: [],
   };
   const o = options;
+  if (o.profile) profileInto(o.profile);
   const relays = o.relays as Relay[];
   const common = (relay: Relay, url: string) => ({ relay, url, jwtSecret, textBytes: o.textBytes });
   const has = (s: (typeof allScenarios)[number]) => o.scenarios.includes(s);
@@ -244,8 +249,8 @@ async function main(): Promise<void> {
     say(`▶ ${what}`);
     let server: ServerHandle | null = null;
     try {
-      server = await startServer(relay, { jwtSecret, dataDir: o.dataDir });
-      return (await runLoadgen(job(server), server, timeoutS * 1000)) as T;
+      server = await startServer(relay, { jwtSecret, dataDir: o.dataDir }, what);
+      return (await runLoadgen(job(server), server, timeoutS * 1000, what)) as T;
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       say(`  ✗ ${what}: ${message}`);
