@@ -124,9 +124,40 @@ export function renderTable(results: BenchResults): string {
   const rule = `|${widths.map((w, i) => (i === 0 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
   const out = [line(header), rule, ...rows.map(line)];
   out.push('', `Machine: ${machineLine(results)}`);
+  const targets = targetLines(results);
+  if (targets.length > 0) out.push('', 'Targets of issue 4, from this run:', ...targets);
   for (const e of results.errors) out.push(`FAILED ${e.what}: ${e.message.split('\n')[0]}`);
   for (const w of results.warnings) out.push(`note: ${w}`);
   return out.join('\n');
+}
+
+/** The issue's targets, each with ✓ or ✗ and the figure, for what this run measured. */
+function targetLines(results: BenchResults): string[] {
+  const lines: string[] = [];
+  const mark = (ok: boolean, text: string) => lines.push(`  ${ok ? '✓' : '✗'} ${text}`);
+  const tp = results.throughput?.summary;
+  if (tp?.parley && tp.baseline) {
+    const r = tp.parley.deliveredPerSec / tp.baseline.deliveredPerSec;
+    mark(r >= 0.25, `throughput ≥ 0.25× the bare relay: ${r.toFixed(2)}×`);
+  }
+  const at5k = results.latency?.parley?.steps.find((s) => s.offeredPerSec === 5000);
+  if (at5k) mark(!at5k.overloaded && at5k.latency.p99Ms <= 25, `p99 at 5,000 msg/s offered ≤ 25 ms: ${ms(at5k.latency.p99Ms)} ms${at5k.overloaded ? ' (overloaded)' : ''}`);
+  const c = results.connections;
+  if (c?.parley?.rssPerConn && c.baseline?.rssPerConn) {
+    const r = c.parley.rssPerConn / c.baseline.rssPerConn;
+    mark(r <= 3, `RSS per idle connection ≤ 3× the bare relay's (at ${num(results.options.connections)}): ${r.toFixed(2)}×`);
+  }
+  const sdk = results.clients?.sdk;
+  const trpc = results.clients?.trpc;
+  if (sdk && trpc) {
+    mark(sdk.loadgenCpuUsPerMsg <= trpc.loadgenCpuUsPerMsg, `SDK client CPU per message ≤ the official client's: ${num(sdk.loadgenCpuUsPerMsg, 1)} vs ${num(trpc.loadgenCpuUsPerMsg, 1)} µs`);
+  }
+  const resume = results.resume?.parley;
+  if (resume && resume.medianMs !== null) {
+    const note = resume.messages === 10000 ? '' : ` (${num(resume.messages)} messages; the target is for 10,000)`;
+    mark(resume.medianMs < 2000, `resume of 10,000 missed messages < 2 s: ${ms(resume.medianMs)} ms${note}`);
+  }
+  return lines;
 }
 
 /** Lines that flag numbers not to trust (a saturated generator, lost messages, noise). */

@@ -63,6 +63,7 @@ Other:
   --out=DIR               where results go (default bench-results)
   --data-dir=DIR          where each server's temp data dir is made (default: the OS temp
                           dir); e.g. /dev/shm to take the disk's fsync out of the picture
+  --report=FILE           print the table of an earlier run's JSON and rewrite its HTML
   --profile=DIR           every server and load generator writes a V8 CPU profile
                           (node --cpu-prof) into DIR/<nn>-<run>-<server|loadgen>/
   -h, --help`;
@@ -87,7 +88,7 @@ function positive(text: string | undefined, fallback: number, flag: string): num
   return value;
 }
 
-function parseOptions(argv: string[]): BenchOptions | null {
+function parseOptions(argv: string[]): BenchOptions | { report: string } | null {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -110,9 +111,11 @@ function parseOptions(argv: string[]): BenchOptions | null {
       out: { type: 'string' },
       'data-dir': { type: 'string' },
       profile: { type: 'string' },
+      report: { type: 'string' },
     },
   });
   if (values.help) return null;
+  if (values.report !== undefined) return { report: resolve(values.report) };
   const quick = values.quick ?? false;
   const scenarios = values.scenarios ? list(values.scenarios) : [...allScenarios];
   for (const s of scenarios) {
@@ -223,6 +226,15 @@ async function main(): Promise<void> {
   const options = parseOptions(argv);
   if (!options) {
     process.stdout.write(`${usage}\n`);
+    return;
+  }
+  if ('report' in options) {
+    // Re-render the table and chart of an earlier run (e.g. after a change to report.ts).
+    const earlier = JSON.parse(readFileSync(options.report, 'utf8')) as BenchResults;
+    const table = renderTable(earlier);
+    const htmlFile = options.report.replace(/\.json$/, '') + '.html';
+    writeFileSync(htmlFile, renderHtml(earlier, table));
+    process.stdout.write(`${table}\n\nChart: ${htmlFile}\n`);
     return;
   }
   const jwtSecret = randomBytes(32).toString('base64url');
