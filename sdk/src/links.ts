@@ -4,7 +4,7 @@
  * on every send (so a retried send is stored once), and retries of what is safe to
  * retry (subscriptions resume from their last tracked id).
  */
-import { retryLink, type TRPCClientError, type TRPCLink } from '@trpc/client';
+import { retryLink, TRPCClientError, type TRPCLink } from '@trpc/client';
 import { observable } from '@trpc/server/observable';
 import type { AppRouter } from './types.js';
 import { backoffDelay } from './backoff.js';
@@ -50,10 +50,42 @@ function isRetryable(error: TRPCClientError<AppRouter>): boolean {
   return code === undefined || !finalCodes.has(code);
 }
 
-export function parleyRetryLink(): TRPCLink<AppRouter> {
+/**
+ * Once `stopped()` returns an error (the server closed the connection for good), every
+ * operation fails with it, without reaching the transport, so no socket is opened again.
+ */
+export function stoppedLink(stopped: () => Error | null): TRPCLink<AppRouter> {
+  return () =>
+    ({ op, next }) =>
+      observable((observer) => {
+        const fail = (error: Error) => observer.error(TRPCClientError.from<AppRouter>(error));
+        const before = stopped();
+        if (before) {
+          fail(before);
+          return;
+        }
+        const subscription = next(op).subscribe({
+          next: (value) => observer.next(value),
+          error: (error) => {
+            const reason = stopped();
+            if (reason) fail(reason);
+            else observer.error(error);
+          },
+          complete: () => {
+            const reason = stopped();
+            if (reason) fail(reason);
+            else observer.complete();
+          },
+        });
+        return () => subscription.unsubscribe();
+      });
+}
+
+/** `isStopped`: true once the client has stopped for good; nothing is retried then. */
+export function parleyRetryLink({ isStopped = () => false }: { isStopped?: () => boolean } = {}): TRPCLink<AppRouter> {
   return retryLink<AppRouter>({
     retry: ({ op, error, attempts }) => {
-      if (!isRetryable(error)) return false;
+      if (isStopped() || !isRetryable(error)) return false;
       if (op.type === 'subscription') return true;
       // Sends are idempotent through clientMsgId; acks only ever move forward.
       const safe = op.type === 'query' || op.path === 'sendToUser' || op.path === 'ack';

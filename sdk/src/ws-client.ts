@@ -8,7 +8,7 @@ import superjson from 'superjson';
 import type { AppRouter, TokenSource } from './types.js';
 import { trpcUrls } from './urls.js';
 import { backoffDelay } from './backoff.js';
-import { clientMsgIdLink, parleyRetryLink } from './links.js';
+import { clientMsgIdLink, parleyRetryLink, stoppedLink } from './links.js';
 import { resolveToken } from './resolve-token.js';
 import { isTerminal } from '../../server/transport/close-codes.js';
 
@@ -84,7 +84,7 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
     keepAlive: { enabled: true, intervalMs: 20_000, pongTimeoutMs: 10_000 },
     onClose: (cause) => {
       const code = cause?.code;
-      if (code === undefined || !isTerminal(code)) return;
+      if (stopped || code === undefined || !isTerminal(code)) return;
       const reason = (cause as { reason?: unknown }).reason;
       stopped = new ParleyConnectionClosedError(code, typeof reason === 'string' ? reason : '');
       void wsClient.close();
@@ -102,7 +102,12 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
   });
 
   const trpc = createTRPCClient<AppRouter>({
-    links: [clientMsgIdLink(), parleyRetryLink(), wsLink<AppRouter>({ client: wsClient, transformer: superjson })],
+    links: [
+      clientMsgIdLink(),
+      parleyRetryLink({ isStopped: () => stopped !== null }),
+      stoppedLink(() => stopped),
+      wsLink<AppRouter>({ client: wsClient, transformer: superjson }),
+    ],
   });
 
   const close = async () => {
