@@ -71,9 +71,10 @@ export function createParleyWsServer({ router, accounts, config, metrics, log }:
   };
 
   const createContext = async ({ req, res: ws, info }: CreateWSSContextFnOptions): Promise<Context> => {
-    clearTimeout(authDeadlines.get(ws));
     const base = { clientIp: clientIp(req), connection: { subscriptions: 0 } };
     const auth = await contextFromToken(accounts, info.connectionParams?.['token']);
+    // A socket without a token (no connectionParams, or none in them) keeps its deadline.
+    if (auth.userId !== null || auth.refusal !== null) clearTimeout(authDeadlines.get(ws));
     if (auth.refusal !== null) {
       const [code, reason] =
         auth.refusal === 'expired' ? [closeCodes.tokenExpired, 'token expired'] : [closeCodes.authRefused, 'token refused'];
