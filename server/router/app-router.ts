@@ -36,9 +36,14 @@ export function createAppRouter(deps: RouterDeps) {
         .input(schemas.credentials)
         .mutation(({ input }) => inFlight.track(() => accounts.register(input.userId, input.password))),
       login: publicProcedure.input(schemas.credentials).mutation(({ ctx, input }) => {
-        takeOrThrow(deps.loginLimiter, `user:${input.userId}`, 'Too many sign-in attempts for this user');
-        if (ctx.clientIp !== null) {
-          takeOrThrow(deps.loginLimiter, `ip:${ctx.clientIp}`, 'Too many sign-in attempts from this address');
+        try {
+          takeOrThrow(deps.loginLimiter, `user:${input.userId}`, 'Too many sign-in attempts for this user');
+          if (ctx.clientIp !== null) {
+            takeOrThrow(deps.loginLimiter, `ip:${ctx.clientIp}`, 'Too many sign-in attempts from this address');
+          }
+        } catch (error) {
+          metrics.rateLimited('auth.login');
+          throw error;
         }
         return accounts.login(input.userId, input.password);
       }),
@@ -68,6 +73,7 @@ export function createAppRouter(deps: RouterDeps) {
     onMessage: authedProcedure.input(schemas.onMessage).subscription(async function* ({ ctx, input, signal }) {
       const connection = ctx.connection;
       if (connection && connection.subscriptions >= deps.maxSubscriptionsPerConnection) {
+        metrics.rateLimited('onMessage');
         throw new TRPCError({
           code: 'TOO_MANY_REQUESTS',
           message: `At most ${deps.maxSubscriptionsPerConnection} subscriptions per connection: stop one first`,
