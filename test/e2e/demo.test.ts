@@ -205,7 +205,7 @@ describe.skipIf(!browserTestsEnabled())('the demo page', () => {
   });
 
   it('loads older messages as bob scrolls up a long conversation', async () => {
-    await using t = await startServer();
+    await using t = await startServer({ sendRateLimit: null }); // 75 sends in a row: more than the default burst
     await using bob = await DemoPage.open(browser, t.url);
     await bob.register('bob');
     const alice = await t.http('alice');
