@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
-import { createServer, defaultConfig, type Config, type ParleyServer } from '../../server/index.js';
+import { createServer, defaultConfig, type Config, type ParleyServer, type ServerOptions } from '../../server/index.js';
 import { createLogger } from '../../server/log.js';
 import { testBackend } from './scale-out-backend.js';
 import { createParleyClient, createParleyHttpClient, type ParleyClient } from '@parley/sdk';
@@ -41,11 +41,12 @@ export function signToken(userId: string, ttlSeconds = 3600, secret = testSecret
     .sign(new TextEncoder().encode(secret));
 }
 
-export async function startServer(overrides: Partial<Config> = {}): Promise<TestServer> {
+/** `options`: a store or bus the test holds (e.g. a `MemoryBus` whose listeners it checks). */
+export async function startServer(overrides: Partial<Config> = {}, options: ServerOptions = {}): Promise<TestServer> {
   const dataDir = overrides.dataDir ?? tempDir();
   const backend = await testBackend(dataDir);
   const config = defaultConfig({ port: 0, dataDir, jwtSecret: testSecret, ...backend.config, ...overrides });
-  const server = await createServer(config, { log: createLogger('silent') });
+  const server = await createServer(config, { log: createLogger('silent'), ...options });
   const clients: ParleyClient[] = [];
   let stopped = false;
   const stop = async () => {
