@@ -599,6 +599,9 @@ export async function connections(job: CommonJob & ConnectionParams) {
   };
 }
 
+/** Reconnects one resume may make before it gives up (each resumes from the last seq). */
+const maxResumeReconnects = 50;
+
 /** A user with many missed messages reconnects from `lastEventId` "0": time until all arrive. */
 export async function resume(job: CommonJob & ResumeParams) {
   const text = stampText(job);
@@ -635,41 +638,73 @@ export async function resume(job: CommonJob & ResumeParams) {
   sender.close();
   if (!allSent || errors > 0) throw new Error(`resume: could not store the messages (${errors} errors: ${firstError})`);
 
-  const runs: { ms: number; firstMs: number; received: number; inOrder: boolean; serverCpuMs: number | null }[] = [];
+  const runs: {
+    ms: number;
+    firstMs: number;
+    received: number;
+    inOrder: boolean;
+    /** Times the server closed the socket mid-replay and the client resumed from its last seq. */
+    reconnects: number;
+    closes: string[];
+    serverCpuMs: number | null;
+  }[] = [];
   for (let r = 0; r < job.repeats; r++) {
     let received = 0;
     let inOrder = true;
     let firstAt = 0;
+    let reconnects = 0;
+    const closes: string[] = [];
+    let current: WireConnection | null = null;
     let done: () => void = () => {};
     const all = new Promise<void>((resolve) => (done = resolve));
+    // Like tRPC's wsLink after a lost connection: reconnect and resume from the last seq.
+    const connect = async (from: string): Promise<void> => {
+      const conn = await WireConnection.open(job.url, 'resumer', resumerToken!, {
+        onMessage: (_c, seq) => {
+          if (received === 0) firstAt = performance.now();
+          received++;
+          if (seq !== received) inOrder = false;
+          if (received >= job.messages) done();
+        },
+        onReply: () => {},
+        onFailure: (_c, error) => {
+          closes.push(error);
+          if (received >= job.messages || reconnects >= maxResumeReconnects) return;
+          reconnects++;
+          connect(String(received)).catch((e: unknown) => closes.push(errorText(e)));
+        },
+      });
+      current = conn;
+      await conn.subscribe(from);
+    };
     const s0 = await probe();
     const t0 = performance.now();
-    const conn = await WireConnection.open(job.url, 'resumer', resumerToken!, {
-      onMessage: (_c, seq) => {
-        if (received === 0) firstAt = performance.now();
-        received++;
-        if (seq !== received) inOrder = false;
-        if (received >= job.messages) done();
-      },
-      onReply: () => {},
-    });
-    await conn.subscribe('0');
+    await connect('0');
     const arrived = await Promise.race([all.then(() => true), sleep(60_000).then(() => false)]);
     const t1 = performance.now();
     const s1 = await probe();
-    conn.close();
+    (current as WireConnection | null)?.close();
     runs.push({
       ms: arrived ? t1 - t0 : Number.NaN,
       firstMs: firstAt - t0,
       received,
       inOrder,
+      reconnects,
+      closes: closes.slice(0, 5),
       serverCpuMs: s0 && s1 ? (s1.cpuUs - s0.cpuUs) / 1000 : null,
     });
-    progress(`${job.relay}/resume: run ${r + 1}: ${received} messages in ${(t1 - t0).toFixed(0)} ms`);
+    const again = reconnects > 0 ? ` (${reconnects} reconnects: ${closes[0]})` : '';
+    progress(`${job.relay}/resume: run ${r + 1}: ${received} messages in ${(t1 - t0).toFixed(0)} ms${again}`);
     await sleep(300);
   }
   const times = runs.map((r) => r.ms).sort((a, b) => a - b);
-  return { messages: job.messages, runs, medianMs: times[Math.floor(times.length / 2)] ?? null };
+  const median = times[Math.floor(times.length / 2)];
+  return {
+    messages: job.messages,
+    runs,
+    medianMs: median !== undefined && Number.isFinite(median) ? median : null,
+    reconnects: Math.max(...runs.map((r) => r.reconnects)),
+  };
 }
 
 // ---------------------------------------------------------------------------------------

@@ -104,6 +104,7 @@ export function renderTable(results: BenchResults): string {
   const res = results.resume?.parley;
   if (res) {
     rows.push([`resume: ${num(res.messages)} missed messages, ms until all arrived (median of ${res.runs.length})`, ms(res.medianMs), dash, dash]);
+    if (res.reconnects > 0) rows.push(['resume: times the server closed the socket mid-replay (most in one run)', num(res.reconnects), dash, dash]);
   }
   const clients = results.clients;
   if (clients) {
@@ -182,6 +183,12 @@ export function collectWarnings(results: BenchResults): string[] {
     for (const s of (lat as LatencyResult | undefined)?.steps ?? []) {
       if (s.loadgenCpuPct > 90) warnings.push(`latency ${relay} at ${s.offeredPerSec}/s: load generator ${s.loadgenCpuPct.toFixed(0)}% busy (send lag p99 ${ms(s.sendLag.p99Ms)} ms)`);
       if ((s.serverWaiting ?? 0) > 0.1) warnings.push(`latency ${relay} at ${s.offeredPerSec}/s: the server waited for a CPU ${((s.serverWaiting ?? 0) * 100).toFixed(0)}% of the time (other work on the machine)`);
+    }
+  }
+  for (const run of results.resume?.parley?.runs ?? []) {
+    if (run.reconnects > 0) {
+      warnings.push(`resume: the server closed the socket ${run.reconnects} times during the replay (${run.closes[0] ?? ''}); the time includes the client's reconnects`);
+      break;
     }
   }
   for (const [relay, c] of Object.entries(results.connections ?? {})) {
