@@ -43,7 +43,7 @@ export interface ParleyClientOptions {
   onStateChange?: (state: ConnectionState) => void;
   /**
    * Called when the server closes the connection with a terminal code (token refused,
-   * connection limit, policy): the client stops reconnecting. Other closes (token
+   * connection limit): the client stops reconnecting. Other closes (token
    * expired, slow consumer, server restart, network loss) reconnect by themselves.
    */
   onClosed?: (error: ParleyConnectionClosedError) => void;

@@ -35,7 +35,12 @@ Runs the server. Configuration comes from the environment: PORT (8080), HOST (12
 PARLEY_DATA_DIR (./data), PARLEY_JWT_SECRET (generated into the data dir when unset),
 PARLEY_MAX_TEXT (4000), PARLEY_TOKEN_TTL (12h), PARLEY_LOG_LEVEL (info).
 Several nodes: PARLEY_DATABASE_URL (postgres://…, instead of SQLite), PARLEY_REDIS_URL
-(redis://…, the bus between nodes), PARLEY_REDIS_PREFIX (parley:).`,
+(redis://…, the bus between nodes), PARLEY_REDIS_PREFIX (parley:).
+Limits: PARLEY_MAX_PAYLOAD (65536), PARLEY_RATE_LIMIT (20/s, or off), PARLEY_RATE_BURST (50),
+PARLEY_LOGIN_LIMIT (10/min), PARLEY_MAX_CONNECTIONS_PER_USER (20),
+PARLEY_MAX_CONNECTIONS_PER_IP (256), PARLEY_MAX_SUBSCRIPTIONS (10), PARLEY_AUTH_TIMEOUT (10s),
+PARLEY_SEND_BUFFER_LIMIT (1048576), PARLEY_HEARTBEAT (30s), PARLEY_SHUTDOWN_GRACE (10s),
+PARLEY_ALLOWED_ORIGINS (empty: same origin only). See the README for what each does.`,
   token: `Usage: parley token <userId> [--ttl 1h]
 
 Prints a token for userId, signed with PARLEY_JWT_SECRET or the secret in PARLEY_DATA_DIR.

@@ -18,8 +18,6 @@ export const closeCodes = {
   authRefused: 4401,
   /** Too many connections for this user or from this address. */
   connectionLimit: 4408,
-  /** The client broke a rule of the protocol (e.g. too many subscriptions). */
-  policy: 4409,
 } as const;
 
 export type CloseCode = (typeof closeCodes)[keyof typeof closeCodes];

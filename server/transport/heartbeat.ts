@@ -6,7 +6,7 @@
  */
 import type { WebSocket, WebSocketServer } from 'ws';
 
-export function startHeartbeat(wss: WebSocketServer, intervalMs: number): () => void {
+export function startHeartbeat(wss: WebSocketServer, intervalMs: number, onDeadPeer: () => void): () => void {
   const alive = new WeakSet<WebSocket>();
   const onConnection = (ws: WebSocket) => {
     alive.add(ws);
@@ -16,6 +16,7 @@ export function startHeartbeat(wss: WebSocketServer, intervalMs: number): () => 
   const timer = setInterval(() => {
     for (const ws of wss.clients) {
       if (!alive.has(ws)) {
+        onDeadPeer();
         ws.terminate();
         continue;
       }

@@ -99,10 +99,14 @@ export function createParleyWsServer({ router, accounts, config, metrics, log }:
     router,
     createContext,
     onError: ({ error, path }) => {
-      if (error.code === 'INTERNAL_SERVER_ERROR') log.error({ err: error.cause ?? error, path }, 'procedure failed');
+      if (error.code !== 'INTERNAL_SERVER_ERROR') return;
+      // Without a path it is the socket's own error (an oversize or malformed frame):
+      // the client's doing, and `ws` closes that socket.
+      if (path === undefined) log.debug({ err: error.cause ?? error }, 'websocket error');
+      else log.error({ err: error.cause ?? error, path }, 'procedure failed');
     },
   });
-  const stopHeartbeat = startHeartbeat(wss, config.heartbeatMs);
+  const stopHeartbeat = startHeartbeat(wss, config.heartbeatMs, () => metrics.closes.inc({ reason: 'dead_peer' }));
 
   return {
     handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer) {
@@ -115,7 +119,10 @@ export function createParleyWsServer({ router, accounts, config, metrics, log }:
       wss.handleUpgrade(req, socket, head, (ws) => {
         const connId = ++connections;
         log.debug({ connId, ip }, 'websocket open');
-        ws.once('close', (code: number) => log.debug({ connId, code }, 'websocket closed'));
+        ws.once('close', (code: number) => {
+          log.debug({ connId, code }, 'websocket closed');
+          if (code === 1009) metrics.closes.inc({ reason: 'max_payload' });
+        });
         metrics.connections.inc();
         ws.once('close', () => metrics.connections.dec());
         corkPerTurn(ws, socket, config.sendBufferLimitBytes, () => metrics.closes.inc({ reason: 'slow_consumer' }));
@@ -145,7 +152,7 @@ export function createParleyWsServer({ router, accounts, config, metrics, log }:
     async close(): Promise<void> {
       accepting = false;
       stopHeartbeat();
-      for (const ws of wss.clients) ws.close(closeCodes.shuttingDown, 'server shutting down');
+      for (const ws of wss.clients) closeWith(ws, closeCodes.shuttingDown, 'server shutting down', 'shutting_down');
       await new Promise<void>((resolve) => setTimeout(resolve, 100).unref());
       for (const ws of wss.clients) ws.terminate();
       await new Promise<void>((resolve, reject) => wss.close((error) => (error ? reject(error) : resolve())));
