@@ -77,7 +77,7 @@ export function subscribeMessages(
     if (stopped) return;
     subscription = client.onMessage.subscribe(cursor === null ? {} : { lastEventId: cursor }, {
       onData: ({ data }) => {
-        chain = chain.then(() => handle(data));
+        chain = chain.then(() => handle(data)).catch(reportError);
       },
       onError: (error: TRPCClientError<AppRouter>) => reportError(error),
     });
