@@ -87,6 +87,8 @@ export function createAppRouter(deps: RouterDeps) {
         for await (const message of messages.stream(ctx.userId, after, signal ?? new AbortController().signal)) {
           metrics.messageDelivered(message.sentAt);
           yield tracked(String(message.seq), message);
+          const behind = connection?.backpressure();
+          if (behind) await behind;
         }
       } finally {
         if (connection) connection.subscriptions--;

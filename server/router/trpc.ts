@@ -24,8 +24,12 @@ export interface Context {
   authError: string | null;
   /** The client's address (rate limits of sign-in attempts). */
   clientIp: string | null;
-  /** Counters of one WebSocket connection; null over HTTP. */
-  connection: { subscriptions: number } | null;
+  /** State of one WebSocket connection; null over HTTP. */
+  connection: {
+    subscriptions: number;
+    /** A promise to await before sending more, while the client is behind; else null. */
+    backpressure: () => Promise<void> | null;
+  } | null;
 }
 
 const t = initTRPC.context<Context>().create({

@@ -14,6 +14,12 @@ import { closeCodes } from './close-codes.js';
 /** How long a slow consumer gets to take its close frame before the socket is destroyed. */
 const slowCloseGraceMs = 1000;
 
+/** Closes a client that does not read; its close frame waits behind the unread data, so the socket is destroyed if it is not taken soon. */
+export function closeAsSlowConsumer(ws: WebSocket): void {
+  ws.close(closeCodes.slowConsumer, 'slow consumer');
+  setTimeout(() => ws.terminate(), slowCloseGraceMs).unref();
+}
+
 export function corkPerTurn(
   ws: WebSocket,
   socket: Duplex,
@@ -30,8 +36,7 @@ export function corkPerTurn(
     if (ws.readyState !== ws.OPEN) return;
     if (ws.bufferedAmount > maxBufferedBytes) {
       onSlowConsumer();
-      ws.close(closeCodes.slowConsumer, 'slow consumer');
-      setTimeout(() => ws.terminate(), slowCloseGraceMs).unref();
+      closeAsSlowConsumer(ws);
       return;
     }
     if (!corked) {

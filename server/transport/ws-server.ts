@@ -18,9 +18,10 @@ import type { Metrics } from '../observability/metrics.js';
 import { closeCodes } from './close-codes.js';
 import { clientIp, contextFromToken } from './context.js';
 import { ConnectionCounter } from './connection-counter.js';
-import { corkPerTurn } from './cork-per-turn.js';
+import { closeAsSlowConsumer, corkPerTurn } from './cork-per-turn.js';
 import { startHeartbeat } from './heartbeat.js';
 import { createOriginCheck } from './origin-policy.js';
+import { createBackpressure, type Backpressure } from './backpressure.js';
 
 export interface WsServerOptions {
   router: AnyRouter;
@@ -32,6 +33,8 @@ export interface WsServerOptions {
 
 /** A refused token's socket stays open this long, so the client gets its UNAUTHORIZED replies first. */
 const refusedCloseDelayMs = 1000;
+/** A client that takes none of its data for this long is closed as a slow consumer. */
+const stalledAfterMs = 5000;
 /** Longest delay `setTimeout` accepts; a later expiry is re-armed when it fires. */
 const maxTimerMs = 2 ** 31 - 1;
 
@@ -49,6 +52,7 @@ export function createParleyWsServer({ router, accounts, config, metrics, log }:
   const perUser = new ConnectionCounter(config.maxConnectionsPerUser);
   const originAllowed = createOriginCheck(config.allowedOrigins);
   const authDeadlines = new WeakMap<WebSocket, NodeJS.Timeout>();
+  const backpressures = new WeakMap<WebSocket, Backpressure>();
   let accepting = true;
   let connections = 0;
 
@@ -71,7 +75,8 @@ export function createParleyWsServer({ router, accounts, config, metrics, log }:
   };
 
   const createContext = async ({ req, res: ws, info }: CreateWSSContextFnOptions): Promise<Context> => {
-    const base = { clientIp: clientIp(req), connection: { subscriptions: 0 } };
+    const backpressure = backpressures.get(ws) ?? (() => null);
+    const base = { clientIp: clientIp(req), connection: { subscriptions: 0, backpressure } };
     const auth = await contextFromToken(accounts, info.connectionParams?.['token']);
     // A socket without a token (no connectionParams, or none in them) keeps its deadline.
     if (auth.userId !== null || auth.refusal !== null) clearTimeout(authDeadlines.get(ws));
@@ -126,6 +131,13 @@ export function createParleyWsServer({ router, accounts, config, metrics, log }:
         metrics.connections.inc();
         ws.once('close', () => metrics.connections.dec());
         corkPerTurn(ws, socket, config.sendBufferLimitBytes, () => metrics.closes.inc({ reason: 'slow_consumer' }));
+        backpressures.set(
+          ws,
+          createBackpressure(ws, socket, config.sendBufferLimitBytes / 4, stalledAfterMs, () => {
+            metrics.closes.inc({ reason: 'slow_consumer' });
+            closeAsSlowConsumer(ws);
+          }),
+        );
         if (!perIp.tryAdd(ip)) {
           closeWith(ws, closeCodes.connectionLimit, 'too many connections from this address', 'ip_limit');
           return;

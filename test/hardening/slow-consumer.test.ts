@@ -10,7 +10,7 @@ const maxBigSends = 400;
 const padding = 'x'.repeat(50_000);
 
 describe('slow consumers', () => {
-  it('closes a client that stops reading once its send buffer passes the limit; the sender and others are unaffected; on reconnect it gets every message once', async () => {
+  it('closes a client that stops reading; the sender and others are unaffected; on reconnect it gets every message once', async () => {
     await using t = await startServer({ sendBufferLimitBytes: 64 * 1024, maxTextLength: 60_000, sendRateLimit: null });
     const proxy = await startPausingProxy(t.url);
     const bob = createParleyClient({ url: proxy.url, token: await t.token('bob') });
@@ -32,9 +32,11 @@ describe('slow consumers', () => {
         await alice.sendToUser.mutate({ to: 'carol', text: `small ${i}` });
         sentToCarol.push(`small ${i}`);
       }
-      expect(await slowCloses()).toBe(1);
+      // Closed either at once (its buffer passed the limit) or once it has taken nothing for
+      // a few seconds while its subscription waited for it (backpressure).
+      await vi.waitFor(async () => expect(await slowCloses()).toBe(1), { timeout: 10_000 });
       // Bob's socket is gone on the server while he is still stalled; carol's messages flowed throughout.
-      await vi.waitFor(async () => expect(await metric(t.url, 'parley_connections')).toBe(2));
+      await vi.waitFor(async () => expect(await metric(t.url, 'parley_connections')).toBe(2), { timeout: 5_000 });
       await vi.waitFor(() => expect(carolInbox.texts()).toEqual(sentToCarol));
       const received = bobInbox.messages.length;
 
