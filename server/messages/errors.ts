@@ -37,14 +37,6 @@ export class InvalidCredentialsError extends Error {
   }
 }
 
-export class UnknownMessageError extends Error {
-  override name = 'UnknownMessageError';
-  readonly code = 'UNKNOWN_MESSAGE';
-  constructor(readonly messageId: string) {
-    super(`No message "${messageId}" in this conversation: pass the id of a message you received`);
-  }
-}
-
 /**
  * The store could not be reached or answered too slowly. Retryable: the request may be
  * sent again (sends are idempotent through clientMsgId).
