@@ -94,7 +94,8 @@ export async function startServer(relay: Relay, { jwtSecret, dataDir }: ServerEn
   const script = join(here, relay === 'parley' ? 'parley-server.js' : 'baseline-relay.js');
   const child = track(
     fork(script, [], {
-      execArgv: ['--expose-gc', ...profileArgs(`${label}-server`)],
+      // Both servers get the flags `parley serve` runs with (see server/cli/main.ts).
+      execArgv: ['--expose-gc', '--max-semi-space-size=64', ...profileArgs(`${label}-server`)],
       stdio: ['ignore', logFd, logFd, 'ipc'],
       env: {
         ...process.env,
