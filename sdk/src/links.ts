@@ -9,24 +9,29 @@ import { observable } from '@trpc/server/observable';
 import type { AppRouter } from './types.js';
 import { backoffDelay } from './backoff.js';
 
-/** 128 random bits as hex; `crypto.getRandomValues` also exists outside secure contexts. */
+const hex = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
+
+/**
+ * 128 random bits as 32 hex digits: `crypto.randomUUID` where there is one (fast, native),
+ * else `crypto.getRandomValues`, which also exists outside secure contexts (plain-http
+ * pages on a LAN address).
+ */
 export function randomId(): string {
+  if (typeof crypto.randomUUID === 'function') return crypto.randomUUID().replaceAll('-', '');
   const bytes = crypto.getRandomValues(new Uint8Array(16));
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+  let id = '';
+  for (const b of bytes) id += hex[b];
+  return id;
 }
 
+/** Gives every send a `clientMsgId` the app did not set; other operations pass untouched. */
 export function clientMsgIdLink(): TRPCLink<AppRouter> {
   return () =>
-    ({ op, next }) =>
-      observable((observer) => {
-        const input = op.input as Record<string, unknown> | undefined;
-        const needsId =
-          op.type === 'mutation' && op.path === 'sendToUser' && input && input['clientMsgId'] === undefined;
-        const subscription = next(needsId ? { ...op, input: { ...input, clientMsgId: randomId() } } : op).subscribe(
-          observer,
-        );
-        return () => subscription.unsubscribe();
-      });
+    ({ op, next }) => {
+      const input = op.input as Record<string, unknown> | undefined;
+      const needsId = op.path === 'sendToUser' && op.type === 'mutation' && input && input['clientMsgId'] === undefined;
+      return next(needsId ? { ...op, input: { ...input, clientMsgId: randomId() } } : op);
+    };
 }
 
 /** Codes after which trying again cannot help: the request itself is refused. */
