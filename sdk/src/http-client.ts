@@ -1,7 +1,7 @@
 /**
  * @module http-client
  * `createParleyHttpClient`: queries and mutations over plain HTTP, for scripts that
- * need no socket. No token: only `auth.register` / `auth.login` are callable.
+ * need no socket. Without a `token`, only `auth.register` / `auth.login` are callable.
  */
 import { createTRPCClient, httpLink, type TRPCClient } from '@trpc/client';
 import superjson from 'superjson';

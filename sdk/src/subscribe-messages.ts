@@ -37,23 +37,27 @@ export function subscribeMessages(
   let chain: Promise<void> = Promise.resolve();
   let subscription: { unsubscribe(): void } | null = null;
 
-  // Acks are coalesced: at most one in flight, then one for the highest seq since.
+  // Acks are coalesced: at most one in flight, then one for the highest seq since. A failed
+  // ack (the SDK has already retried what can be retried) is not sent again by itself: the
+  // next handled message acks past it, as acks are cumulative.
   let ackInFlight = false;
   let ackWanted = 0;
-  let ackSent = 0;
+  let ackTried = 0;
   const flushAck = () => {
-    if (ackInFlight || ackWanted <= ackSent || stopped) return;
+    if (ackInFlight || ackWanted <= ackTried || stopped) return;
     ackInFlight = true;
     const upTo = ackWanted;
+    ackTried = upTo;
     client.ack.mutate({ upTo }).then(
       () => {
-        ackSent = Math.max(ackSent, upTo);
+        ackInFlight = false;
+        flushAck();
       },
-      reportError,
-    ).finally(() => {
-      ackInFlight = false;
-      flushAck();
-    });
+      (error: unknown) => {
+        ackInFlight = false;
+        reportError(error);
+      },
+    );
   };
 
   const handle = async (message: Message) => {

@@ -54,7 +54,7 @@ Prints a token for userId, signed with PARLEY_JWT_SECRET or the secret in PARLEY
 
 Sends text to the user <to> and prints the stored message as JSON.
   --as U     sign a token for U with the local secret (same data dir or PARLEY_JWT_SECRET)
-  --token T  use this token (or set PARLEY_TOKEN)
+  --token T  use this token (better: set PARLEY_TOKEN, which other users cannot see in ps)
   --url U    the server's base URL (default http://HOST:PORT, or PARLEY_URL)`,
   listen: `Usage: parley listen [--as U | --token T] [--from SEQ] [--ack] [--url U]
 

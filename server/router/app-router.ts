@@ -5,7 +5,7 @@
  */
 import { tracked, TRPCError } from '@trpc/server';
 import type { AccountsPort, MessagesPort, RateLimiter, RequestTracker, RouterMetrics } from './ports.js';
-import { authedProcedure, publicProcedure, router } from './trpc.js';
+import { authedProcedure, domainTrpcError, publicProcedure, router } from './trpc.js';
 import { createSchemas } from './schemas.js';
 import { RateLimitedError } from '../limits/rate-limited-error.js';
 
@@ -16,34 +16,37 @@ export interface RouterDeps {
   maxSubscriptionsPerConnection: number;
   /** Null when sends are not rate limited. */
   sendLimiter: RateLimiter | null;
-  /** Sign-in attempts, keyed by `user:<id>` and `ip:<address>`; null when off. */
+  /** Sign-in attempts, keyed by `user:<id>` and `ip:<address>`, and sign-ups by `register:<address>`; null when off. */
   loginLimiter: RateLimiter | null;
   inFlight: RequestTracker;
   metrics: RouterMetrics;
 }
 
-function takeOrThrow(limiter: RateLimiter | null, key: string, what: string): void {
-  const result = limiter?.take(key);
-  if (result && !result.ok) throw new RateLimitedError(what, result.retryAfterMs);
-}
-
 export function createAppRouter(deps: RouterDeps) {
   const { accounts, messages, inFlight, metrics } = deps;
   const schemas = createSchemas(deps.maxTextLength);
+
+  /** Takes a token from `limiter` for `key`, or counts the refusal and throws it. */
+  const limit = (limiter: RateLimiter | null, key: string, procedure: string, what: string) => {
+    const result = limiter?.take(key);
+    if (!result || result.ok) return;
+    metrics.rateLimited(procedure);
+    throw new RateLimitedError(what, result.retryAfterMs);
+  };
+
   return router({
     auth: router({
-      register: publicProcedure
-        .input(schemas.credentials)
-        .mutation(({ input }) => inFlight.track(() => accounts.register(input.userId, input.password))),
+      register: publicProcedure.input(schemas.credentials).mutation(({ ctx, input }) => {
+        // Each registration costs a scrypt hash and a stored account.
+        if (ctx.clientIp !== null) {
+          limit(deps.loginLimiter, `register:${ctx.clientIp}`, 'auth.register', 'Too many sign-up attempts from this address');
+        }
+        return inFlight.track(() => accounts.register(input.userId, input.password));
+      }),
       login: publicProcedure.input(schemas.credentials).mutation(({ ctx, input }) => {
-        try {
-          takeOrThrow(deps.loginLimiter, `user:${input.userId}`, 'Too many sign-in attempts for this user');
-          if (ctx.clientIp !== null) {
-            takeOrThrow(deps.loginLimiter, `ip:${ctx.clientIp}`, 'Too many sign-in attempts from this address');
-          }
-        } catch (error) {
-          metrics.rateLimited('auth.login');
-          throw error;
+        limit(deps.loginLimiter, `user:${input.userId}`, 'auth.login', 'Too many sign-in attempts for this user');
+        if (ctx.clientIp !== null) {
+          limit(deps.loginLimiter, `ip:${ctx.clientIp}`, 'auth.login', 'Too many sign-in attempts from this address');
         }
         return accounts.login(input.userId, input.password);
       }),
@@ -52,12 +55,7 @@ export function createAppRouter(deps: RouterDeps) {
     me: authedProcedure.query(({ ctx }) => ({ userId: ctx.userId })),
 
     sendToUser: authedProcedure.input(schemas.sendToUser).mutation(({ ctx, input }) => {
-      try {
-        takeOrThrow(deps.sendLimiter, ctx.userId, 'Too many messages');
-      } catch (error) {
-        metrics.rateLimited('sendToUser');
-        throw error;
-      }
+      limit(deps.sendLimiter, ctx.userId, 'sendToUser', 'Too many messages');
       return inFlight.track(async () => {
         const message = await messages.send({
           from: ctx.userId,
@@ -72,7 +70,11 @@ export function createAppRouter(deps: RouterDeps) {
 
     onMessage: authedProcedure.input(schemas.onMessage).subscription(async function* ({ ctx, input, signal }) {
       const connection = ctx.connection;
-      if (connection && connection.subscriptions >= deps.maxSubscriptionsPerConnection) {
+      // Over HTTP (server-sent events) none of the connection's limits would apply.
+      if (connection === null) {
+        throw new TRPCError({ code: 'METHOD_NOT_SUPPORTED', message: 'onMessage is served over the WebSocket at /trpc only' });
+      }
+      if (connection.subscriptions >= deps.maxSubscriptionsPerConnection) {
         metrics.rateLimited('onMessage');
         throw new TRPCError({
           code: 'TOO_MANY_REQUESTS',
@@ -80,18 +82,22 @@ export function createAppRouter(deps: RouterDeps) {
         });
       }
       const after = input?.lastEventId == null ? null : Number(input.lastEventId);
-      if (connection) connection.subscriptions++;
+      connection.subscriptions++;
       metrics.subscriptionOpened();
       try {
         // tRPC always passes a signal to subscriptions; the fallback only satisfies the type.
         for await (const message of messages.stream(ctx.userId, after, signal ?? new AbortController().signal)) {
           metrics.messageDelivered(message.sentAt);
           yield tracked(String(message.seq), message);
-          const behind = connection?.backpressure();
+          const behind = connection.backpressure();
           if (behind) await behind;
         }
+      } catch (error) {
+        // Failures while streaming bypass the middleware's mapping (e.g. a store outage
+        // during a replay must reach the client as retryable, not as a bug).
+        throw domainTrpcError(error) ?? error;
       } finally {
-        if (connection) connection.subscriptions--;
+        connection.subscriptions--;
         metrics.subscriptionClosed();
       }
     }),

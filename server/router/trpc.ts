@@ -35,6 +35,9 @@ const t = initTRPC.context<Context>().create({
   transformer,
   // Never send stack traces to clients.
   isDev: false,
+  // Subscriptions only over the WebSocket, where their limits (subscription cap,
+  // backpressure, slow consumers, token expiry) apply.
+  sse: { enabled: false },
   errorFormatter: ({ shape, error }) => ({
     ...shape,
     data: {
@@ -55,12 +58,17 @@ const domainErrorCodes = [
   [StoreUnavailableError, 'SERVICE_UNAVAILABLE'],
 ] as const;
 
-/** Rethrows a domain failure as the tRPC error its kind calls for. */
-function throwAsTrpcError(error: TRPCError): void {
-  const cause = error.cause;
+/** The tRPC error a domain failure calls for, or null when `cause` is not one. */
+export function domainTrpcError(cause: unknown): TRPCError | null {
   for (const [type, code] of domainErrorCodes) {
-    if (cause instanceof type) throw new TRPCError({ code, message: cause.message, cause });
+    if (cause instanceof type) return new TRPCError({ code, message: cause.message, cause });
   }
+  return null;
+}
+
+function throwAsTrpcError(error: TRPCError): void {
+  const mapped = domainTrpcError(error.cause);
+  if (mapped) throw mapped;
 }
 
 export const router = t.router;

@@ -3,8 +3,8 @@
  * The embedded `Store` on better-sqlite3: one file in the data dir, WAL journal,
  * `synchronous = FULL` so a commit survives power loss before `append` resolves.
  *
- * Writes use group commit: every write requested in one event-loop turn runs in one
- * transaction, and all of them resolve after that single commit — one fsync for the
+ * Writes use group commit: the writes requested since the last commit (one event-loop
+ * turn, or a few under load) run in one transaction, and all of them resolve after that single commit — one fsync for the
  * batch instead of one per message, and no write is acknowledged before it is durable.
  * A write fails alone only with an error it raises before changing anything (an unknown
  * recipient); any other error rolls the whole batch back and rejects every write in it,
@@ -175,7 +175,7 @@ export class SqliteStore implements Store {
     );
   }
 
-  /** Queues a write for this turn's transaction; resolves after it has committed. */
+  /** Queues a write for the next group commit; resolves after it has committed. */
   #write<T>(run: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.#pending.push({ run, resolve: resolve as (value: unknown) => void, reject });

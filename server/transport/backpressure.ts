@@ -18,7 +18,8 @@ export function createBackpressure(
   onStalled: () => void,
 ): Backpressure {
   return () => {
-    if (ws.bufferedAmount < lowWaterBytes || ws.readyState !== ws.OPEN) return null;
+    // 'drain' only comes after a write the socket refused (writableNeedDrain).
+    if (ws.bufferedAmount < lowWaterBytes || ws.readyState !== ws.OPEN || !socket.writableNeedDrain) return null;
     return new Promise<void>((resolve) => {
       const done = () => {
         clearTimeout(timer);

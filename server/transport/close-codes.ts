@@ -20,12 +20,6 @@ export const closeCodes = {
   connectionLimit: 4408,
 } as const;
 
-export type CloseCode = (typeof closeCodes)[keyof typeof closeCodes];
-
-export function isReconnectable(code: number): boolean {
-  return code < 4400;
-}
-
 export function isTerminal(code: number): boolean {
   return code >= 4400 && code < 4500;
 }

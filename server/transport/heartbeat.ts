@@ -15,6 +15,8 @@ export function startHeartbeat(wss: WebSocketServer, intervalMs: number, onDeadP
   wss.on('connection', onConnection);
   const timer = setInterval(() => {
     for (const ws of wss.clients) {
+      // Sockets already closing (or refused before 'connection') are not peers to probe.
+      if (ws.readyState !== ws.OPEN) continue;
       if (!alive.has(ws)) {
         onDeadPeer();
         ws.terminate();

@@ -77,7 +77,8 @@ export function createParleyHttpServer(options: HttpServerOptions) {
         () => sendJson(res, 200, { status: 'ready' }),
         (error: unknown) => {
           options.log.warn({ err: error }, 'not ready');
-          sendJson(res, 503, { status: 'not ready', reason: error instanceof Error ? error.message : String(error) });
+          // The details (hosts, driver messages) go to the log, not to anonymous callers.
+          sendJson(res, 503, { status: 'not ready' });
         },
       );
       return;

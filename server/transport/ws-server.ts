@@ -57,6 +57,7 @@ export function createParleyWsServer({ router, accounts, config, metrics, log }:
   let connections = 0;
 
   const closeWith = (ws: WebSocket, code: number, reason: string, metric: string) => {
+    if (ws.readyState !== ws.OPEN) return;
     metrics.closes.inc({ reason: metric });
     ws.close(code, reason);
   };
@@ -87,6 +88,9 @@ export function createParleyWsServer({ router, accounts, config, metrics, log }:
       return { ...base, userId: null, authError: auth.authError };
     }
     if (auth.userId === null) return { ...base, userId: null, authError: null };
+    // The socket may have closed while the token was checked: its close listeners would
+    // never run, so take no slot and arm no timer for it.
+    if (ws.readyState !== ws.OPEN) return { ...base, userId: null, authError: null };
 
     const userId = auth.userId;
     if (!perUser.tryAdd(userId)) {
@@ -165,7 +169,7 @@ export function createParleyWsServer({ router, accounts, config, metrics, log }:
       accepting = false;
       stopHeartbeat();
       for (const ws of wss.clients) closeWith(ws, closeCodes.shuttingDown, 'server shutting down', 'shutting_down');
-      await new Promise<void>((resolve) => setTimeout(resolve, 100).unref());
+      await new Promise<void>((resolve) => setTimeout(resolve, 100));
       for (const ws of wss.clients) ws.terminate();
       await new Promise<void>((resolve, reject) => wss.close((error) => (error ? reject(error) : resolve())));
     },
