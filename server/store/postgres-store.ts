@@ -7,6 +7,7 @@
  */
 import pg from 'pg';
 import type { AppendResult, Store, UserRecord } from './store.js';
+import { messageColumns, toMessage, type MessageRow } from './message-row.js';
 import type { Conversation, Message, NewMessage } from '../messages/message.js';
 import { UnknownRecipientError } from '../messages/errors.js';
 import type { Logger } from '../log.js';
@@ -21,30 +22,6 @@ export interface PostgresStoreOptions {
   statementTimeoutMs?: number;
   /** Connections per node (default 10). */
   poolSize?: number;
-}
-
-interface MessageRow {
-  id: string;
-  recipient: string;
-  seq: string;
-  sender: string;
-  text: string;
-  client_msg_id: string | null;
-  sent_at: Date;
-}
-
-const messageColumns = 'id, recipient, seq, sender, text, client_msg_id, sent_at';
-
-function toMessage(row: MessageRow): Message {
-  return {
-    id: String(row.id),
-    seq: Number(row.seq),
-    from: row.sender,
-    to: row.recipient,
-    text: row.text,
-    clientMsgId: row.client_msg_id,
-    sentAt: row.sent_at,
-  };
 }
 
 /** Thrown inside the append transaction to roll back its seq bump; never leaves this module. */

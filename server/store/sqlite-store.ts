@@ -15,33 +15,10 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { AppendResult, Store, UserRecord } from './store.js';
+import { messageColumns, toMessage, type MessageRow } from './message-row.js';
 import type { Conversation, Message, NewMessage } from '../messages/message.js';
 import { UnknownRecipientError } from '../messages/errors.js';
 import { sqliteMigrations } from './sqlite-migrations.js';
-
-interface MessageRow {
-  id: number;
-  recipient: string;
-  seq: number;
-  sender: string;
-  text: string;
-  client_msg_id: string | null;
-  sent_at: number;
-}
-
-const messageColumns = 'id, recipient, seq, sender, text, client_msg_id, sent_at';
-
-function toMessage(row: MessageRow): Message {
-  return {
-    id: String(row.id),
-    seq: row.seq,
-    from: row.sender,
-    to: row.recipient,
-    text: row.text,
-    clientMsgId: row.client_msg_id,
-    sentAt: new Date(row.sent_at),
-  };
-}
 
 function migrate(db: Database.Database): void {
   const current = db.pragma('user_version', { simple: true }) as number;
