@@ -7,7 +7,7 @@ import { createTRPCClient, httpLink, type TRPCClient } from '@trpc/client';
 import superjson from 'superjson';
 import type { AppRouter, TokenSource } from './types.js';
 import { trpcUrls } from './urls.js';
-import { clientMsgIdLink, parleyRetryLink } from './links.js';
+import { parleyLink } from './links.js';
 import { resolveToken } from './resolve-token.js';
 
 export interface ParleyHttpClientOptions {
@@ -21,8 +21,7 @@ export function createParleyHttpClient(options: ParleyHttpClientOptions): Parley
   const { token } = options;
   return createTRPCClient<AppRouter>({
     links: [
-      clientMsgIdLink(),
-      parleyRetryLink(),
+      parleyLink(),
       httpLink<AppRouter>({
         url: trpcUrls(options.url).http,
         transformer: superjson,

@@ -8,7 +8,7 @@ import superjson from 'superjson';
 import type { AppRouter, TokenSource } from './types.js';
 import { trpcUrls } from './urls.js';
 import { backoffDelay } from './backoff.js';
-import { clientMsgIdLink, parleyRetryLink, stoppedLink } from './links.js';
+import { parleyLink } from './links.js';
 import { resolveToken } from './resolve-token.js';
 import { isTerminal } from '../../server/transport/close-codes.js';
 
@@ -103,9 +103,7 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
 
   const trpc = createTRPCClient<AppRouter>({
     links: [
-      clientMsgIdLink(),
-      parleyRetryLink({ isStopped: () => stopped !== null }),
-      stoppedLink(() => stopped),
+      parleyLink(() => stopped),
       wsLink<AppRouter>({ client: wsClient, transformer: superjson }),
     ],
   });
