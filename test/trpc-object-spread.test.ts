@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-// @ts-expect-error -- a plain .mjs script without types
 import { original, fast } from '../scripts/patch-trpc-object-spread.mjs';
 
 type Spread = (...args: unknown[]) => Record<PropertyKey, unknown>;

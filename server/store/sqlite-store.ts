@@ -3,22 +3,22 @@
  * The embedded `Store` on better-sqlite3: one file in the data dir, WAL journal,
  * `synchronous = FULL` so a commit survives power loss before `append` resolves.
  *
- * Writes use group commit: the writes requested since the last commit (one event-loop
- * turn, or a few under load) run in one transaction, and all of them resolve after that single commit — one fsync for the
- * batch instead of one per message, and no write is acknowledged before it is durable.
- * A write fails alone only with an error it raises before changing anything (an unknown
- * recipient); any other error rolls the whole batch back and rejects every write in it,
- * so nothing is ever half-written. (A savepoint per write would allow finer failure, at
- * two extra statements per message.)
+ * Reads run here, on the event loop (WAL readers never wait for the writer). Writes go to
+ * one writer connection in a worker thread (sqlite-writer.js), so commits and their
+ * fsyncs never block the event loop. Group commit: while one batch commits, the writes
+ * requested meanwhile gather and go as the next batch, one transaction and one fsync for
+ * all of them, and each resolves only after its batch has committed.
  */
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import type { AppendResult, Store, UserRecord } from './store.js';
 import { messageColumns, toMessage, type MessageRow } from './message-row.js';
 import type { Conversation, Message, NewMessage } from '../messages/message.js';
-import { UnknownRecipientError } from '../messages/errors.js';
+import { StoreUnavailableError, UnknownRecipientError } from '../messages/errors.js';
 import { sqliteMigrations } from './sqlite-migrations.js';
+import type { Outcome, Reply, Request, Write } from './sqlite-writer.js';
 
 function migrate(db: Database.Database): void {
   const current = db.pragma('user_version', { simple: true }) as number;
@@ -36,28 +36,27 @@ function migrate(db: Database.Database): void {
 }
 
 interface PendingWrite {
-  run: () => unknown;
-  resolve: (value: unknown) => void;
+  write: Write;
+  resolve: (outcome: Outcome) => void;
   reject: (error: unknown) => void;
 }
 
-/** Bounds the time one batch holds the event loop. */
+/** Bounds one batch (and so the time its commit takes). */
 const maxBatchSize = 2000;
-/**
- * Commits are at least this far apart. A commit's fsync blocks the event loop (~0.1-0.4
- * ms here), so under load the writes of a few turns share one commit instead of each turn
- * paying for its own; a write after a quiet spell still commits at once.
- */
-const minCommitIntervalMs = 2;
 
 export class SqliteStore implements Store {
   readonly #db: Database.Database;
   readonly #stmts;
-  readonly #append;
-  readonly #commitBatch;
+  readonly #writer: Worker;
   #pending: PendingWrite[] = [];
+  /** The batch the writer is committing; null when it is idle. */
+  #committing: PendingWrite[] | null = null;
   #flushScheduled = false;
-  #lastCommitAt = 0;
+  /** Why the writer stopped, once it has: every write fails with it from then on. */
+  #writerFailure: Error | null = null;
+  #writerExited: Promise<void>;
+  /** Called once no write is queued or committing (close waits for it). */
+  #onIdle: (() => void) | null = null;
 
   constructor(file: string) {
     mkdirSync(dirname(file), { recursive: true });
@@ -65,38 +64,18 @@ export class SqliteStore implements Store {
     this.#db = db;
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
-    db.pragma('foreign_keys = ON');
     db.pragma('busy_timeout = 5000');
     migrate(db);
 
     this.#stmts = {
-      insertUser: db.prepare<[string, string | null, number]>(
-        'INSERT INTO users (id, password_hash, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING',
-      ),
       getUser: db.prepare<[string], { id: string; password_hash: string | null }>(
         'SELECT id, password_hash FROM users WHERE id = ?',
-      ),
-      findByClientMsgId: db.prepare<[string, string], MessageRow>(
-        `SELECT ${messageColumns} FROM messages WHERE sender = ? AND client_msg_id = ?`,
-      ),
-      nextSeq: db.prepare<[string], { head_seq: number }>(
-        'UPDATE users SET head_seq = head_seq + 1 WHERE id = ? RETURNING head_seq',
-      ),
-      insertMessage: db.prepare<
-        [string, number, string, string, string | null, number],
-        { id: number }
-      >(
-        `INSERT INTO messages (recipient, seq, sender, text, client_msg_id, sent_at)
-         VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
       ),
       readStream: db.prepare<[string, number, number], MessageRow>(
         `SELECT ${messageColumns} FROM messages WHERE recipient = ? AND seq > ? ORDER BY seq LIMIT ?`,
       ),
       seqs: db.prepare<[string], { head_seq: number; acked_seq: number }>(
         'SELECT head_seq, acked_seq FROM users WHERE id = ?',
-      ),
-      ack: db.prepare<[number, string], { acked_seq: number }>(
-        `UPDATE users SET acked_seq = MAX(acked_seq, MIN(?, head_seq)) WHERE id = ? RETURNING acked_seq`,
       ),
       history: db.prepare<[string, string, string, string, number, number], MessageRow>(
         `SELECT ${messageColumns} FROM messages
@@ -117,81 +96,76 @@ export class SqliteStore implements Store {
       ping: db.prepare('SELECT 1'),
     };
 
-    this.#append = (m: NewMessage, sentAt: number): AppendResult => {
-      if (m.clientMsgId !== null) {
-        const existing = this.#stmts.findByClientMsgId.get(m.from, m.clientMsgId);
-        if (existing) return { message: toMessage(existing), created: false };
-      }
-      const head = this.#stmts.nextSeq.get(m.to);
-      if (!head) throw new UnknownRecipientError(m.to);
-      const row = this.#stmts.insertMessage.get(m.to, head.head_seq, m.from, m.text, m.clientMsgId, sentAt);
-      if (!row) throw new Error('INSERT … RETURNING returned no row');
-      return {
-        message: {
-          id: String(row.id),
-          seq: head.head_seq,
-          from: m.from,
-          to: m.to,
-          text: m.text,
-          clientMsgId: m.clientMsgId,
-          sentAt: new Date(sentAt),
-        },
-        created: true,
-      };
-    };
-
-    this.#commitBatch = db.transaction((batch: PendingWrite[]) =>
-      batch.map((write): { ok: true; value: unknown } | { ok: false; error: unknown } => {
-        try {
-          return { ok: true, value: write.run() };
-        } catch (error) {
-          if (error instanceof UnknownRecipientError) return { ok: false, error };
-          throw error;
-        }
+    // Started after the migrations, so the writer finds the schema in place.
+    this.#writer = new Worker(new URL('./sqlite-writer.js', import.meta.url), {
+      workerData: { file, messageColumns },
+    });
+    // An idle writer does not keep the process alive; one with writes in flight does.
+    this.#writer.unref();
+    this.#writer.on('message', (reply: Reply) => this.#committed(reply));
+    this.#writer.on('error', (error) => this.#writerStopped(error));
+    this.#writerExited = new Promise((resolve) =>
+      this.#writer.once('exit', (code) => {
+        this.#writerStopped(new Error(`the SQLite writer thread exited (code ${code})`));
+        resolve();
       }),
     );
   }
 
-  /** Queues a write for the next group commit; resolves after it has committed. */
-  #write<T>(run: () => T): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.#pending.push({ run, resolve: resolve as (value: unknown) => void, reject });
-      if (!this.#flushScheduled) this.#scheduleFlush();
+  /** Queues a write for the next batch; resolves after its batch has committed. */
+  #write(write: Write): Promise<Outcome> {
+    if (this.#writerFailure) return Promise.reject(new StoreUnavailableError({ cause: this.#writerFailure }));
+    return new Promise<Outcome>((resolve, reject) => {
+      this.#pending.push({ write, resolve, reject });
+      if (!this.#flushScheduled && this.#committing === null) {
+        this.#flushScheduled = true;
+        // The writes of this turn go together.
+        setImmediate(() => this.#flush());
+      }
     });
-  }
-
-  #scheduleFlush(): void {
-    this.#flushScheduled = true;
-    const wait = this.#lastCommitAt + minCommitIntervalMs - performance.now();
-    if (wait <= 0) setImmediate(() => this.#flush());
-    else setTimeout(() => this.#flush(), wait);
   }
 
   #flush(): void {
     this.#flushScheduled = false;
+    if (this.#committing !== null || this.#pending.length === 0) return;
     const batch = this.#pending.splice(0, maxBatchSize);
-    if (batch.length === 0) return;
-    let outcomes;
-    try {
-      outcomes = this.#commitBatch.immediate(batch);
-      this.#lastCommitAt = performance.now();
-      if (this.#pending.length > 0) this.#scheduleFlush();
-    } catch (error) {
-      this.#lastCommitAt = performance.now();
-      if (this.#pending.length > 0) this.#scheduleFlush();
-      // The commit itself failed: nothing of the batch is stored.
-      for (const write of batch) write.reject(error);
+    this.#committing = batch;
+    this.#writer.ref();
+    const request: Request = { type: 'batch', writes: batch.map((p) => p.write) };
+    this.#writer.postMessage(request);
+  }
+
+  #committed(reply: Reply): void {
+    const batch = this.#committing ?? [];
+    this.#committing = null;
+    this.#writer.unref();
+    // The writes that gathered during this commit go next.
+    this.#flush();
+    if (this.#committing === null) this.#onIdle?.();
+    if (!reply.ok) {
+      // Nothing of the batch is stored.
+      const error = Object.assign(new Error(reply.message), { code: reply.code });
+      for (const p of batch) p.reject(error);
       return;
     }
-    outcomes.forEach((outcome, i) => {
-      const write = batch[i]!;
-      if (outcome.ok) write.resolve(outcome.value);
-      else write.reject(outcome.error);
+    reply.outcomes.forEach((outcome, i) => {
+      const p = batch[i]!;
+      if (typeof outcome === 'object' && 'unknownRecipient' in outcome) p.reject(new UnknownRecipientError(outcome.unknownRecipient));
+      else p.resolve(outcome);
     });
   }
 
-  createUser(userId: string, passwordHash: string | null): Promise<boolean> {
-    return this.#write(() => this.#stmts.insertUser.run(userId, passwordHash, Date.now()).changes === 1);
+  /** The writer is gone (a crash, or close): fail what waits on it and everything after. */
+  #writerStopped(error: Error): void {
+    this.#writerFailure ??= error;
+    const waiting = [...(this.#committing ?? []), ...this.#pending.splice(0)];
+    this.#committing = null;
+    for (const p of waiting) p.reject(new StoreUnavailableError({ cause: error }));
+    this.#onIdle?.();
+  }
+
+  async createUser(userId: string, passwordHash: string | null): Promise<boolean> {
+    return (await this.#write({ op: 'createUser', userId, passwordHash, createdAt: Date.now() })) === true;
   }
 
   async ensureUser(userId: string): Promise<void> {
@@ -203,8 +177,10 @@ export class SqliteStore implements Store {
     return row ? { userId: row.id, passwordHash: row.password_hash } : null;
   }
 
-  append(message: NewMessage): Promise<AppendResult> {
-    return this.#write(() => this.#append(message, Date.now()));
+  async append(m: NewMessage): Promise<AppendResult> {
+    const outcome = await this.#write({ op: 'append', from: m.from, to: m.to, text: m.text, clientMsgId: m.clientMsgId, sentAt: Date.now() });
+    if (typeof outcome !== 'object' || !('row' in outcome)) throw new Error('the SQLite writer answered an append with no row');
+    return { message: toMessage(outcome.row), created: outcome.created };
   }
 
   async readStream(userId: string, afterSeq: number, limit: number): Promise<Message[]> {
@@ -219,8 +195,10 @@ export class SqliteStore implements Store {
     return this.#stmts.seqs.get(userId)?.acked_seq ?? 0;
   }
 
-  ack(userId: string, upTo: number): Promise<number> {
-    return this.#write(() => this.#stmts.ack.get(upTo, userId)?.acked_seq ?? 0);
+  async ack(userId: string, upTo: number): Promise<number> {
+    const outcome = await this.#write({ op: 'ack', userId, upTo });
+    if (typeof outcome !== 'number') throw new Error('the SQLite writer answered an ack with no seq');
+    return outcome;
   }
 
   async history(userId: string, peer: string, beforeId: string | null, limit: number): Promise<Message[]> {
@@ -243,12 +221,20 @@ export class SqliteStore implements Store {
   }
 
   async ping(): Promise<void> {
+    if (this.#writerFailure) throw new StoreUnavailableError({ cause: this.#writerFailure });
     this.#stmts.ping.get();
   }
 
   async close(): Promise<void> {
     // Writes already accepted are committed before the file closes.
-    while (this.#pending.length > 0) this.#flush();
+    if (this.#committing !== null || this.#pending.length > 0) {
+      await new Promise<void>((resolve) => (this.#onIdle = resolve));
+    }
+    if (!this.#writerFailure) {
+      const request: Request = { type: 'close' };
+      this.#writer.postMessage(request);
+    }
+    await this.#writerExited;
     this.#db.close();
   }
 }

@@ -1,0 +1,107 @@
+// @ts-check
+/**
+ * @module sqlite-writer
+ * The SQLite store's writer, run in a worker thread (see sqlite-store.ts): it owns the
+ * connection that writes, so a commit and its fsync block this thread, never the event
+ * loop that serves sockets. It receives the writes gathered while the previous batch
+ * committed, runs them in one transaction (`synchronous = FULL`: durable when the
+ * transaction returns), and only then answers. Plain JavaScript with JSDoc types, so the
+ * worker loads both from source (tests) and from the build.
+ *
+ * A write fails alone only with an error it raises before changing anything (an unknown
+ * recipient); any other error rolls the whole batch back and fails every write in it.
+ */
+import Database from 'better-sqlite3';
+import { parentPort, workerData } from 'node:worker_threads';
+
+/**
+ * @typedef {{ op: 'append', from: string, to: string, text: string, clientMsgId: string | null, sentAt: number }
+ *   | { op: 'ack', userId: string, upTo: number }
+ *   | { op: 'createUser', userId: string, passwordHash: string | null, createdAt: number }} Write
+ *
+ * The outcome of one write: an append's stored row and whether it was created now, the
+ * new acknowledged seq, whether the user was created; or the recipient was unknown.
+ * @typedef {{ row: import('./message-row.js').MessageRow, created: boolean } | number | boolean | { unknownRecipient: string }} Outcome
+ *
+ * @typedef {{ type: 'batch', writes: Write[] } | { type: 'close' }} Request
+ * @typedef {{ ok: true, outcomes: Outcome[] } | { ok: false, message: string, code: string | null }} Reply
+ */
+
+/** @param {string} file */
+function openWriter(file) {
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  return db;
+}
+
+/** @param {Database.Database} db @param {string} columns the `messages` columns a row carries */
+function prepare(db, columns) {
+  const insertUser = db.prepare(
+    'INSERT INTO users (id, password_hash, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING',
+  );
+  const findByClientMsgId = db.prepare(`SELECT ${columns} FROM messages WHERE sender = ? AND client_msg_id = ?`);
+  const nextSeq = db.prepare('UPDATE users SET head_seq = head_seq + 1 WHERE id = ? RETURNING head_seq');
+  const insertMessage = db.prepare(
+    `INSERT INTO messages (recipient, seq, sender, text, client_msg_id, sent_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
+  );
+  const ack = db.prepare('UPDATE users SET acked_seq = MAX(acked_seq, MIN(?, head_seq)) WHERE id = ? RETURNING acked_seq');
+
+  /** @param {Write} w @returns {Outcome} */
+  function run(w) {
+    if (w.op === 'ack') {
+      const row = /** @type {{ acked_seq: number } | undefined} */ (ack.get(w.upTo, w.userId));
+      return row?.acked_seq ?? 0;
+    }
+    if (w.op === 'createUser') return insertUser.run(w.userId, w.passwordHash, w.createdAt).changes === 1;
+    if (w.clientMsgId !== null) {
+      const existing = /** @type {import('./message-row.js').MessageRow | undefined} */ (
+        findByClientMsgId.get(w.from, w.clientMsgId)
+      );
+      if (existing) return { row: existing, created: false };
+    }
+    const head = /** @type {{ head_seq: number } | undefined} */ (nextSeq.get(w.to));
+    if (!head) return { unknownRecipient: w.to };
+    const inserted = /** @type {{ id: number } | undefined} */ (
+      insertMessage.get(w.to, head.head_seq, w.from, w.text, w.clientMsgId, w.sentAt)
+    );
+    if (!inserted) throw new Error('INSERT … RETURNING returned no row');
+    const row = {
+      id: inserted.id,
+      recipient: w.to,
+      seq: head.head_seq,
+      sender: w.from,
+      text: w.text,
+      client_msg_id: w.clientMsgId,
+      sent_at: w.sentAt,
+    };
+    return { row, created: true };
+  }
+
+  return db.transaction(/** @param {Write[]} writes */ (writes) => writes.map(run));
+}
+
+const port = parentPort;
+if (!port) throw new Error('sqlite-writer runs as a worker thread (see SqliteStore)');
+const { file, messageColumns } = /** @type {{ file: string, messageColumns: string }} */ (workerData);
+const db = openWriter(file);
+const commit = prepare(db, messageColumns);
+
+port.on('message', (/** @type {Request} */ request) => {
+  if (request.type === 'close') {
+    db.close();
+    port.close();
+    return;
+  }
+  /** @type {Reply} */
+  let reply;
+  try {
+    reply = { ok: true, outcomes: commit.immediate(request.writes) };
+  } catch (error) {
+    const e = /** @type {{ message?: unknown, code?: unknown }} */ (error);
+    reply = { ok: false, message: String(e.message ?? error), code: typeof e.code === 'string' ? e.code : null };
+  }
+  port.postMessage(reply);
+});
