@@ -1,4 +1,6 @@
 import { rmSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { StoreUnavailableError } from '../server/messages/errors.js';
 import { join } from 'node:path';
 import { SqliteStore } from '../server/store/sqlite-store.js';
 import { describeStoreContract } from './contracts/store.contract.js';
@@ -18,4 +20,27 @@ describeStoreContract('SqliteStore', async () => {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+});
+
+describe('SqliteStore writer thread', () => {
+  it('commits every write accepted before close, and refuses writes after it as unavailable', async () => {
+    const dir = tempDir('parley-store-');
+    const file = join(dir, 'parley.db');
+    try {
+      const store = new SqliteStore(file);
+      await store.ensureUser('alice');
+      await store.ensureUser('bob');
+      // Not awaited: close must wait for them.
+      const sends = Array.from({ length: 50 }, (_, i) => store.append({ from: 'alice', to: 'bob', text: `m${i}`, clientMsgId: null }));
+      await store.close();
+      expect((await Promise.all(sends)).map((r) => r.message.seq)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+      await expect(store.append({ from: 'alice', to: 'bob', text: 'late', clientMsgId: null })).rejects.toBeInstanceOf(StoreUnavailableError);
+
+      const reopened = new SqliteStore(file);
+      expect((await reopened.readStream('bob', 0, 100)).map((m) => m.text)).toEqual(Array.from({ length: 50 }, (_, i) => `m${i}`));
+      await reopened.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
