@@ -103,7 +103,10 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
 
   const trpc = createTRPCClient<AppRouter>({
     links: [
-      parleyLink(() => stopped),
+      parleyLink({
+        stopped: () => stopped,
+        direct: { client: wsClient, transformer: { input: superjson, output: superjson } },
+      }),
       wsLink<AppRouter>({ client: wsClient, transformer: superjson }),
     ],
   });
