@@ -22,6 +22,7 @@ export { createParleyHttpClient, type ParleyHttpClient, type ParleyHttpClientOpt
 export { subscribeMessages, type SubscribeMessagesOptions, type MessageSubscription } from './subscribe-messages.js';
 export { memoryCursorStore, localStorageCursorStore, type CursorStore } from './cursor-store.js';
 export { trpcUrls } from './urls.js';
+export type { KeepAliveOptions } from './keep-alive.js';
 export { TRPCClientError } from '@trpc/client';
 export type {
   AppRouter,

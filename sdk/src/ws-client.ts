@@ -10,6 +10,7 @@ import { trpcUrls } from './urls.js';
 import { backoffDelay } from './backoff.js';
 import { parleyLink } from './links.js';
 import { resolveToken } from './resolve-token.js';
+import { startKeepAlive, type KeepAliveOptions } from './keep-alive.js';
 import { isTerminal } from '../../server/transport/close-codes.js';
 
 /**
@@ -47,6 +48,8 @@ export interface ParleyClientOptions {
    * expired, slow consumer, server restart, network loss) reconnect by themselves.
    */
   onClosed?: (error: ParleyConnectionClosedError) => void;
+  /** How often the socket is probed for a connection that died without a close, and how long an answer may take. */
+  keepAlive?: KeepAliveOptions;
 }
 
 export type ParleyClient = TRPCClient<AppRouter> & {
@@ -81,17 +84,20 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
     // The socket opens on first use and closes after a quiet spell with no subscription.
     lazy: { enabled: true, closeMs: 10_000 },
     retryDelayMs: (attempt) => backoffDelay(attempt),
-    keepAlive: { enabled: true, intervalMs: 20_000, pongTimeoutMs: 10_000 },
+    // Ours instead (keep-alive.ts): the same probe without a cost per message.
+    keepAlive: { enabled: false },
     onClose: (cause) => {
       const code = cause?.code;
       if (stopped || code === undefined || !isTerminal(code)) return;
       const reason = (cause as { reason?: unknown }).reason;
       stopped = new ParleyConnectionClosedError(code, typeof reason === 'string' ? reason : '');
+      stopKeepAlive();
       void wsClient.close();
       setState('closed');
       options.onClosed?.(stopped);
     },
   });
+  const stopKeepAlive = startKeepAlive(() => wsClient.connection?.ws ?? null, options.keepAlive);
   const stateSubscription = wsClient.connectionState.subscribe({
     next: (s) => {
       if (stopped) return;
@@ -112,6 +118,7 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
   });
 
   const close = async () => {
+    stopKeepAlive();
     await wsClient.close();
     stateSubscription.unsubscribe();
   };
