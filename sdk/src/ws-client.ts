@@ -9,6 +9,7 @@ import type { AppRouter, TokenSource } from './types.js';
 import { trpcUrls } from './urls.js';
 import { backoffDelay } from './backoff.js';
 import { parleyLink } from './links.js';
+import { createDirectCall } from './direct-call.js';
 import { resolveToken } from './resolve-token.js';
 import { startKeepAlive, type KeepAliveOptions } from './keep-alive.js';
 import { isTerminal } from '../../server/transport/close-codes.js';
@@ -107,15 +108,19 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
     },
   });
 
-  const trpc = createTRPCClient<AppRouter>({
-    links: [
-      parleyLink({
-        stopped: () => stopped,
-        direct: { client: wsClient, transformer: { input: superjson, output: superjson } },
-      }),
-      wsLink<AppRouter>({ client: wsClient, transformer: superjson }),
-    ],
+  const link = parleyLink({
+    stopped: () => stopped,
+    direct: { client: wsClient, transformer: { input: superjson, output: superjson } },
   });
+  const trpc = createTRPCClient<AppRouter>({
+    links: [link, wsLink<AppRouter>({ client: wsClient, transformer: superjson })],
+  });
+  // The calls made once per message skip the tRPC client's generic request path.
+  const call = createDirectCall(link({}));
+  const perMessage = {
+    sendToUser: { mutate: (input, opts) => call('mutation', 'sendToUser', input, opts) },
+    ack: { mutate: (input, opts) => call('mutation', 'ack', input, opts) },
+  } as Pick<TRPCClient<AppRouter>, 'sendToUser' | 'ack'>;
 
   const close = async () => {
     stopKeepAlive();
@@ -126,6 +131,7 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
     get(target, prop, receiver) {
       if (prop === 'close') return close;
       if (prop === 'connectionState') return state;
+      if (prop === 'sendToUser' || prop === 'ack') return perMessage[prop];
       return Reflect.get(target, prop, receiver) as unknown;
     },
   }) as ParleyClient;

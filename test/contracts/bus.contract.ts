@@ -7,6 +7,9 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Bus, BusEvent } from '../../server/bus/bus.js';
 import type { Message } from '../../server/messages/message.js';
 
+/** Delivery is what these assert, not its speed: a loaded CI machine may take seconds. */
+const eventually = <T>(check: () => T | Promise<T>) => vi.waitFor(check, { timeout: 10_000 });
+
 export interface BusHarness {
   bus: Bus;
   peer: Bus;
@@ -75,7 +78,7 @@ export function describeBusContract(name: string, options: BusContractOptions, o
       await bob.live;
       const sent = message('bob', 'hi');
       await harness.peer.publish(sent);
-      await vi.waitFor(() => expect(bob.messages()).toEqual([sent]));
+      await eventually(() => expect(bob.messages()).toEqual([sent]));
       expect(bob.messages()[0]?.sentAt).toBeInstanceOf(Date);
     });
 
@@ -87,7 +90,7 @@ export function describeBusContract(name: string, options: BusContractOptions, o
       await Promise.all([bob1.live, bob2.live, alice.live, bobby.live]);
       const sent = message('bob', 'for bob only');
       await harness.peer.publish(sent);
-      await vi.waitFor(() => {
+      await eventually(() => {
         expect(bob1.messages()).toEqual([sent]);
         expect(bob2.messages()).toEqual([sent]);
       });
@@ -95,8 +98,8 @@ export function describeBusContract(name: string, options: BusContractOptions, o
       const marker = message('alice', 'marker');
       await harness.peer.publish(marker);
       await harness.peer.publish({ ...marker, to: 'bobby' });
-      await vi.waitFor(() => expect(bobby.messages()).toHaveLength(1));
-      await vi.waitFor(() => expect(alice.messages()).toEqual([marker]));
+      await eventually(() => expect(bobby.messages()).toHaveLength(1));
+      await eventually(() => expect(alice.messages()).toEqual([marker]));
       expect(bobby.messages().map((m) => m.text)).toEqual(['marker']);
     });
 
@@ -105,7 +108,7 @@ export function describeBusContract(name: string, options: BusContractOptions, o
       await bob.live;
       const sent = Array.from({ length: 50 }, (_, i) => message('bob', `m${i}`));
       for (const m of sent) await harness.peer.publish(m);
-      await vi.waitFor(() => expect(bob.messages()).toEqual(sent));
+      await eventually(() => expect(bob.messages()).toEqual(sent));
     });
 
     it('stops delivering to a listener once it unsubscribes, while the user’s other listeners go on', async () => {
@@ -114,12 +117,12 @@ export function describeBusContract(name: string, options: BusContractOptions, o
       await Promise.all([leaving.live, staying.live]);
       const first = message('bob', 'first');
       await harness.peer.publish(first);
-      await vi.waitFor(() => expect(leaving.messages()).toEqual([first]));
+      await eventually(() => expect(leaving.messages()).toEqual([first]));
       leaving.unsubscribe();
       leaving.unsubscribe(); // a second call is harmless
       const second = message('bob', 'second');
       await harness.peer.publish(second);
-      await vi.waitFor(() => expect(staying.messages()).toEqual([first, second]));
+      await eventually(() => expect(staying.messages()).toEqual([first, second]));
       expect(leaving.messages()).toEqual([first]);
     });
 
@@ -131,13 +134,13 @@ export function describeBusContract(name: string, options: BusContractOptions, o
       await after.live;
       const sent = message('bob', 'again');
       await harness.peer.publish(sent);
-      await vi.waitFor(() => expect(after.messages()).toEqual([sent]));
+      await eventually(() => expect(after.messages()).toEqual([sent]));
       expect(before.messages()).toEqual([]);
     });
 
     it('answers ping once connected', async () => {
-      await vi.waitFor(() => harness.bus.ping());
-      await vi.waitFor(() => harness.peer.ping());
+      await eventually(() => harness.bus.ping());
+      await eventually(() => harness.peer.ping());
     });
 
     it.skipIf(!options.announcesLive)(
@@ -148,13 +151,13 @@ export function describeBusContract(name: string, options: BusContractOptions, o
         await Promise.all([bob.live, carol.live]);
         const [bobBefore, carolBefore] = [bob.resyncs(), carol.resyncs()];
         await harness.dropConnections?.();
-        await vi.waitFor(() => {
+        await eventually(() => {
           expect(bob.resyncs()).toBeGreaterThan(bobBefore);
           expect(carol.resyncs()).toBeGreaterThan(carolBefore);
-        }, 10_000);
+        });
         const sent = message('bob', 'after the drop');
         await harness.peer.publish(sent);
-        await vi.waitFor(() => expect(bob.messages()).toEqual([sent]));
+        await eventually(() => expect(bob.messages()).toEqual([sent]));
       },
     );
   });
