@@ -24,10 +24,11 @@ export const original = `function _objectSpread2(e) {
 	return e;
 }`;
 
-// Same result as the original for every input: odd arguments have their own enumerable
-// string and symbol keys copied as data properties (a "__proto__" key stays an own
-// property, never a prototype change), even arguments have their own property
-// descriptors defined. Where Object.assign does exactly that (no "__proto__" key, plain
+// Same result as the original for the objects tRPC passes (own data properties; no
+// accessors added to Object.prototype, no getter that deletes a later key): odd arguments
+// have their own enumerable string and symbol keys copied as data properties (a
+// "__proto__" key stays an own property, never a prototype change), even arguments have
+// their own property descriptors defined. Where Object.assign does exactly that (no "__proto__" key, plain
 // data slots in the target and, for even arguments, only plain data properties), it uses
 // Object.assign, which V8 runs on its fast path; Babel's forEach + defineProperty and
 // Object.getOwnPropertyDescriptors (~7 µs for a three-key literal here) are left for the
@@ -70,6 +71,23 @@ function _parleyDefineEach(e, t, copy) {
 	}
 }`;
 
+/** The helper as earlier versions of this script wrote it: replaced too, on an existing install. */
+const earlier = [`function _objectSpread2(e) {
+	/* parley: fast object spread (scripts/patch-trpc-object-spread.mjs) */
+	var n = arguments.length;
+	if (n === 2) return { ...e, ...arguments[1] };
+	if (n === 4) {
+		var m = arguments[2];
+		if (m == null || (Object.getOwnPropertyNames(m).length === 0 && Object.getOwnPropertySymbols(m).length === 0)) return { ...e, ...arguments[1], ...arguments[3] };
+	}
+	for (var r = 1; r < n; r++) {
+		var t = arguments[r];
+		if (r % 2) e = { ...e, ...t };
+		else if (t != null) Object.defineProperties(e, Object.getOwnPropertyDescriptors(t));
+	}
+	return e;
+}`];
+
 /** Patches the tRPC packages under `root`; returns how many files were patched and already were. */
 export function patchTrpc(root) {
   let patched = 0;
@@ -85,9 +103,13 @@ export function patchTrpc(root) {
     for (const file of files) {
       const path = join(dir, file);
       const text = readFileSync(path, 'utf8');
-      if (text.includes(fast)) already++;
-      else if (text.includes(original)) {
-        writeFileSync(path, text.replace(original, fast));
+      if (text.includes(fast)) {
+        already++;
+        continue;
+      }
+      const found = [original, ...earlier].find((helper) => text.includes(helper));
+      if (found) {
+        writeFileSync(path, text.replace(found, fast));
         patched++;
       }
     }

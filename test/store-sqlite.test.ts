@@ -32,7 +32,10 @@ describe('SqliteStore writer thread', () => {
       await store.ensureUser('bob');
       // Not awaited: close must wait for them.
       const sends = Array.from({ length: 50 }, (_, i) => store.append({ from: 'alice', to: 'bob', text: `m${i}`, clientMsgId: null }));
-      await store.close();
+      // Closing twice is one close; a write once closing has begun is refused.
+      const closed = Promise.all([store.close(), store.close()]);
+      await expect(store.append({ from: 'alice', to: 'bob', text: 'too late', clientMsgId: null })).rejects.toBeInstanceOf(StoreUnavailableError);
+      await closed;
       expect((await Promise.all(sends)).map((r) => r.message.seq)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
       await expect(store.append({ from: 'alice', to: 'bob', text: 'late', clientMsgId: null })).rejects.toBeInstanceOf(StoreUnavailableError);
 

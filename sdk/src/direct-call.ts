@@ -31,21 +31,28 @@ export function createDirectCall(link: OperationLink<AppRouter>): DirectCall {
       const context: OperationContext = opts?.context ?? {};
       let settled = false;
       let subscription: { unsubscribe(): void } | null = null;
-      subscription = link({ op: { id: ++requestId, type, path, input, context, signal }, next: unreachable }).subscribe({
-        next(envelope) {
-          settled = true;
-          resolve((envelope.result as { data?: unknown }).data);
-          subscription?.unsubscribe();
-        },
-        error(error) {
-          settled = true;
-          reject(TRPCClientError.from(error));
-        },
-        complete() {
-          // Completing without a result: the call's signal aborted it, as with tRPC's client.
-          if (!settled) reject(TRPCClientError.from(signal?.reason ?? new DOMException('This operation was aborted', 'AbortError')));
-        },
-      });
+      try {
+        subscription = link({ op: { id: ++requestId, type, path, input, context, signal }, next: unreachable }).subscribe({
+          next(envelope) {
+            settled = true;
+            resolve((envelope.result as { data?: unknown }).data);
+            subscription?.unsubscribe();
+          },
+          error(error) {
+            settled = true;
+            reject(TRPCClientError.from(error));
+          },
+          complete() {
+            // Completing without a result: the call's signal aborted it. Like tRPC's client,
+            // the cause is an AbortError whatever reason the signal carries.
+            if (!settled) reject(TRPCClientError.from(new DOMException('This operation was aborted', 'AbortError')));
+          },
+        });
+      } catch (error) {
+        // E.g. an input the transformer cannot serialise.
+        reject(TRPCClientError.from(error instanceof Error ? error : new Error(String(error))));
+        return;
+      }
       if (settled) subscription.unsubscribe();
     });
 }

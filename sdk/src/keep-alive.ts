@@ -19,10 +19,18 @@ export interface KeepAliveOptions {
 
 const open = 1;
 
-/** Probes whatever socket `socket()` returns; returns a function that stops probing. */
-export function startKeepAlive(socket: () => WebSocket | null, options: KeepAliveOptions = {}): () => void {
+export interface KeepAlive {
+  /** Probes while the connection is open (idempotent). */
+  start(): void;
+  /** Stops probing, and drops a probe in progress (the socket closed, or the client did). */
+  stop(): void;
+}
+
+/** Probes whatever socket `socket()` returns, between `start()` and `stop()`. */
+export function createKeepAlive(socket: () => WebSocket | null, options: KeepAliveOptions = {}): KeepAlive {
   const intervalMs = options.intervalMs ?? 20_000;
   const pongTimeoutMs = options.pongTimeoutMs ?? 10_000;
+  let interval: ReturnType<typeof setInterval> | undefined;
   let deadline: ReturnType<typeof setTimeout> | undefined;
   /** Set while a probe waits for its answer. */
   let answered: (() => void) | null = null;
@@ -50,10 +58,15 @@ export function startKeepAlive(socket: () => WebSocket | null, options: KeepAliv
     ws.send('PING');
   };
 
-  const interval = unref(setInterval(probe, intervalMs));
-  return () => {
-    clearInterval(interval);
-    answered?.();
+  return {
+    start() {
+      interval ??= unref(setInterval(probe, intervalMs));
+    },
+    stop() {
+      clearInterval(interval);
+      interval = undefined;
+      answered?.();
+    },
   };
 }
 

@@ -11,7 +11,7 @@ import { backoffDelay } from './backoff.js';
 import { parleyLink } from './links.js';
 import { createDirectCall } from './direct-call.js';
 import { resolveToken } from './resolve-token.js';
-import { startKeepAlive, type KeepAliveOptions } from './keep-alive.js';
+import { createKeepAlive, type KeepAliveOptions } from './keep-alive.js';
 import { isTerminal } from '../../server/transport/close-codes.js';
 
 /**
@@ -92,15 +92,18 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
       if (stopped || code === undefined || !isTerminal(code)) return;
       const reason = (cause as { reason?: unknown }).reason;
       stopped = new ParleyConnectionClosedError(code, typeof reason === 'string' ? reason : '');
-      stopKeepAlive();
+      keepAlive.stop();
       void wsClient.close();
       setState('closed');
       options.onClosed?.(stopped);
     },
   });
-  const stopKeepAlive = startKeepAlive(() => wsClient.connection?.ws ?? null, options.keepAlive);
+  // Probes only while a socket is open: no timer for an idle or closed client.
+  const keepAlive = createKeepAlive(() => wsClient.connection?.ws ?? null, options.keepAlive);
   const stateSubscription = wsClient.connectionState.subscribe({
     next: (s) => {
+      if (s.state === 'pending' && !stopped) keepAlive.start();
+      else keepAlive.stop();
       if (stopped) return;
       if (s.state === 'pending') setState('connected');
       else if (s.state === 'idle') setState('idle');
@@ -123,7 +126,7 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
   } as Pick<TRPCClient<AppRouter>, 'sendToUser' | 'ack'>;
 
   const close = async () => {
-    stopKeepAlive();
+    keepAlive.stop();
     await wsClient.close();
     stateSubscription.unsubscribe();
   };

@@ -57,6 +57,7 @@ export class SqliteStore implements Store {
   #writerExited: Promise<void>;
   /** Called once no write is queued or committing (close waits for it). */
   #onIdle: (() => void) | null = null;
+  #closing: Promise<void> | null = null;
 
   constructor(file: string) {
     mkdirSync(dirname(file), { recursive: true });
@@ -115,6 +116,7 @@ export class SqliteStore implements Store {
   /** Queues a write for the next batch; resolves after its batch has committed. */
   #write(write: Write): Promise<Outcome> {
     if (this.#writerFailure) return Promise.reject(new StoreUnavailableError({ cause: this.#writerFailure }));
+    if (this.#closing) return Promise.reject(new StoreUnavailableError({ cause: new Error('the SQLite store is closing') }));
     return new Promise<Outcome>((resolve, reject) => {
       this.#pending.push({ write, resolve, reject });
       if (!this.#flushScheduled && this.#committing === null) {
@@ -225,16 +227,24 @@ export class SqliteStore implements Store {
     this.#stmts.ping.get();
   }
 
-  async close(): Promise<void> {
-    // Writes already accepted are committed before the file closes.
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    // Writes already accepted are committed before the file closes; later ones are refused.
     if (this.#committing !== null || this.#pending.length > 0) {
       await new Promise<void>((resolve) => (this.#onIdle = resolve));
     }
     if (!this.#writerFailure) {
+      // Held until the writer has closed its connection and exited.
+      this.#writer.ref();
       const request: Request = { type: 'close' };
       this.#writer.postMessage(request);
     }
     await this.#writerExited;
     this.#db.close();
   }
+
 }
