@@ -7,15 +7,16 @@ import { tracked, TRPCError } from '@trpc/server';
 import type { AccountsPort, MessagesPort, RateLimiter, RequestTracker, RouterMetrics } from './ports.js';
 import { authedProcedure, domainTrpcError, publicProcedure, router } from './trpc.js';
 import { createSchemas } from './schemas.js';
-import { RateLimitedError } from '../limits/rate-limited-error.js';
+import { takeOrThrow } from './rate-limit.js';
+import type { MessageMutations } from './message-mutations.js';
 
 export interface RouterDeps {
   accounts: AccountsPort;
   messages: MessagesPort;
+  /** `sendToUser` and `ack`, shared with the WebSocket transport's direct path. */
+  mutations: MessageMutations;
   maxTextLength: number;
   maxSubscriptionsPerConnection: number;
-  /** Null when sends are not rate limited. */
-  sendLimiter: RateLimiter | null;
   /** Sign-in attempts, keyed by `user:<id>` and `ip:<address>`, and sign-ups by `register:<address>`; null when off. */
   loginLimiter: RateLimiter | null;
   inFlight: RequestTracker;
@@ -23,16 +24,11 @@ export interface RouterDeps {
 }
 
 export function createAppRouter(deps: RouterDeps) {
-  const { accounts, messages, inFlight, metrics } = deps;
+  const { accounts, messages, mutations, inFlight, metrics } = deps;
   const schemas = createSchemas(deps.maxTextLength);
 
-  /** Takes a token from `limiter` for `key`, or counts the refusal and throws it. */
-  const limit = (limiter: RateLimiter | null, key: string, procedure: string, what: string) => {
-    const result = limiter?.take(key);
-    if (!result || result.ok) return;
-    metrics.rateLimited(procedure);
-    throw new RateLimitedError(what, result.retryAfterMs);
-  };
+  const limit = (limiter: RateLimiter | null, key: string, procedure: string, what: string) =>
+    takeOrThrow(limiter, key, procedure, what, metrics);
 
   return router({
     auth: router({
@@ -54,19 +50,9 @@ export function createAppRouter(deps: RouterDeps) {
 
     me: authedProcedure.query(({ ctx }) => ({ userId: ctx.userId })),
 
-    sendToUser: authedProcedure.input(schemas.sendToUser).mutation(({ ctx, input }) => {
-      limit(deps.sendLimiter, ctx.userId, 'sendToUser', 'Too many messages');
-      return inFlight.track(async () => {
-        const message = await messages.send({
-          from: ctx.userId,
-          to: input.to,
-          text: input.text,
-          clientMsgId: input.clientMsgId ?? null,
-        });
-        metrics.messageSent();
-        return message;
-      });
-    }),
+    sendToUser: authedProcedure
+      .input(mutations.sendToUser.input)
+      .mutation(({ ctx, input }) => mutations.sendToUser.run(ctx.userId, input)),
 
     onMessage: authedProcedure.input(schemas.onMessage).subscription(async function* ({ ctx, input, signal }) {
       const connection = ctx.connection;
@@ -102,11 +88,7 @@ export function createAppRouter(deps: RouterDeps) {
       }
     }),
 
-    ack: authedProcedure
-      .input(schemas.ack)
-      .mutation(({ ctx, input }) =>
-        inFlight.track(async () => ({ ackedSeq: await messages.ack(ctx.userId, input.upTo) })),
-      ),
+    ack: authedProcedure.input(mutations.ack.input).mutation(({ ctx, input }) => mutations.ack.run(ctx.userId, input)),
 
     history: authedProcedure.input(schemas.history).query(async ({ ctx, input }) => {
       // One extra row tells whether an older page exists.

@@ -9,7 +9,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { applyWSSHandler, type CreateWSSContextFnOptions } from '@trpc/server/adapters/ws';
-import type { AnyRouter } from '@trpc/server';
+import type { AnyRouter, TRPCError } from '@trpc/server';
 import type { AccountService } from '../auth/account-service.js';
 import type { Config } from '../config.js';
 import type { Context } from '../router/trpc.js';
@@ -22,9 +22,13 @@ import { closeAsSlowConsumer, corkPerTurn } from './cork-per-turn.js';
 import { startHeartbeat } from './heartbeat.js';
 import { createOriginCheck } from './origin-policy.js';
 import { createBackpressure, type Backpressure } from './backpressure.js';
+import { createDirectMutations } from './direct-mutations.js';
+import type { MessageMutations } from '../router/message-mutations.js';
 
 export interface WsServerOptions {
   router: AnyRouter;
+  /** Answered beneath tRPC on this transport (see direct-mutations.ts). */
+  mutations: MessageMutations;
   accounts: AccountService;
   config: Config;
   metrics: Metrics;
@@ -42,7 +46,7 @@ function refuseHandshake(socket: Duplex, status: string): void {
   socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }
 
-export function createParleyWsServer({ router, accounts, config, metrics, log }: WsServerOptions) {
+export function createParleyWsServer({ router, mutations, accounts, config, metrics, log }: WsServerOptions) {
   const wss = new WebSocketServer({
     noServer: true,
     perMessageDeflate: false,
@@ -53,6 +57,7 @@ export function createParleyWsServer({ router, accounts, config, metrics, log }:
   const originAllowed = createOriginCheck(config.allowedOrigins);
   const authDeadlines = new WeakMap<WebSocket, NodeJS.Timeout>();
   const backpressures = new WeakMap<WebSocket, Backpressure>();
+  const contexts = new WeakMap<WebSocket, Context>();
   let accepting = true;
   let connections = 0;
 
@@ -75,7 +80,13 @@ export function createParleyWsServer({ router, accounts, config, metrics, log }:
     ws.once('close', () => clearTimeout(timer));
   };
 
-  const createContext = async ({ req, res: ws, info }: CreateWSSContextFnOptions): Promise<Context> => {
+  const createContext = async (opts: CreateWSSContextFnOptions): Promise<Context> => {
+    const ctx = await createContextOf(opts);
+    contexts.set(opts.res, ctx);
+    return ctx;
+  };
+
+  const createContextOf = async ({ req, res: ws, info }: CreateWSSContextFnOptions): Promise<Context> => {
     const backpressure = backpressures.get(ws) ?? (() => null);
     const base = { clientIp: clientIp(req), connection: { subscriptions: 0, backpressure } };
     const auth = await contextFromToken(accounts, info.connectionParams?.['token']);
@@ -103,18 +114,15 @@ export function createParleyWsServer({ router, accounts, config, metrics, log }:
     return { ...base, userId, authError: null };
   };
 
-  const handler = applyWSSHandler({
-    wss,
-    router,
-    createContext,
-    onError: ({ error, path }) => {
-      if (error.code !== 'INTERNAL_SERVER_ERROR') return;
-      // Without a path it is the socket's own error (an oversize or malformed frame):
-      // the client's doing, and `ws` closes that socket.
-      if (path === undefined) log.debug({ err: error.cause ?? error }, 'websocket error');
-      else log.error({ err: error.cause ?? error, path }, 'procedure failed');
-    },
-  });
+  const onError = ({ error, path }: { error: TRPCError; path: string | undefined }) => {
+    if (error.code !== 'INTERNAL_SERVER_ERROR') return;
+    // Without a path it is the socket's own error (an oversize or malformed frame):
+    // the client's doing, and `ws` closes that socket.
+    if (path === undefined) log.debug({ err: error.cause ?? error }, 'websocket error');
+    else log.error({ err: error.cause ?? error, path }, 'procedure failed');
+  };
+  const handler = applyWSSHandler({ wss, router, createContext, onError });
+  const direct = createDirectMutations({ router, mutations, onError });
   const stopHeartbeat = startHeartbeat(wss, config.heartbeatMs, () => metrics.closes.inc({ reason: 'dead_peer' }));
 
   return {
@@ -154,6 +162,7 @@ export function createParleyWsServer({ router, accounts, config, metrics, log }:
         authDeadlines.set(ws, deadline);
         ws.once('close', () => clearTimeout(deadline));
         wss.emit('connection', ws, req);
+        direct.attach(ws, () => contexts.get(ws));
       });
     },
     /** Stops accepting and asks every client to reconnect (elsewhere, or here once back). */
