@@ -18,7 +18,7 @@ import { createTokenService } from './auth/tokens.js';
 import { AccountService } from './auth/account-service.js';
 import { MessageService } from './messages/message-service.js';
 import { createAppRouter } from './router/app-router.js';
-import { createMessageMutations } from './router/message-mutations.js';
+import { createMessageProcedures } from './router/message-procedures.js';
 import { createHttpContextFactory } from './transport/context.js';
 import { createParleyHttpServer, trpcPath } from './transport/http-server.js';
 import { createParleyWsServer } from './transport/ws-server.js';
@@ -68,26 +68,20 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   const messages = new MessageService(store, bus);
   const inFlight = new InFlight();
   const limiter = (rate: Config['sendRateLimit']) => (rate ? new TokenBuckets(rate.perSecond, rate.burst) : null);
-  const metricsOfRouter = routerMetrics(metrics);
-  const mutations = createMessageMutations({
-    messages,
-    maxTextLength: config.maxTextLength,
-    sendLimiter: limiter(config.sendRateLimit),
-    inFlight,
-    metrics: metricsOfRouter,
-  });
-  const router = createAppRouter({
+  const routerDeps = {
     accounts,
     messages,
-    mutations,
     maxTextLength: config.maxTextLength,
     maxSubscriptionsPerConnection: config.maxSubscriptionsPerConnection,
+    sendLimiter: limiter(config.sendRateLimit),
     loginLimiter: limiter(config.loginRateLimit),
     inFlight,
-    metrics: metricsOfRouter,
-  });
+    metrics: routerMetrics(metrics),
+  };
+  const router = createAppRouter(routerDeps);
+  const procedures = createMessageProcedures(routerDeps);
 
-  const ws = createParleyWsServer({ router, mutations, accounts, config, metrics, log });
+  const ws = createParleyWsServer({ router, procedures, accounts, config, metrics, log });
   const http = createParleyHttpServer({
     router,
     createContext: createHttpContextFactory(accounts),

@@ -3,29 +3,24 @@
  * The procedures of the wire contract (design.md). `AppRouter` is the type the SDK and
  * the demo are written against.
  */
-import { tracked, TRPCError } from '@trpc/server';
-import type { AccountsPort, MessagesPort, RateLimiter, RequestTracker, RouterMetrics } from './ports.js';
-import { authedProcedure, domainTrpcError, publicProcedure, router } from './trpc.js';
+import type { AccountsPort, RateLimiter } from './ports.js';
+import { authedProcedure, publicProcedure, router } from './trpc.js';
 import { createSchemas } from './schemas.js';
 import { takeOrThrow } from './rate-limit.js';
-import type { MessageMutations } from './message-mutations.js';
+import { createMessageProcedures, type MessageProcedureDeps } from './message-procedures.js';
 
-export interface RouterDeps {
+export interface RouterDeps extends MessageProcedureDeps {
   accounts: AccountsPort;
-  messages: MessagesPort;
-  /** `sendToUser` and `ack`, shared with the WebSocket transport's direct path. */
-  mutations: MessageMutations;
-  maxTextLength: number;
-  maxSubscriptionsPerConnection: number;
   /** Sign-in attempts, keyed by `user:<id>` and `ip:<address>`, and sign-ups by `register:<address>`; null when off. */
   loginLimiter: RateLimiter | null;
-  inFlight: RequestTracker;
-  metrics: RouterMetrics;
 }
 
 export function createAppRouter(deps: RouterDeps) {
-  const { accounts, messages, mutations, inFlight, metrics } = deps;
+  const { accounts, messages, inFlight, metrics } = deps;
   const schemas = createSchemas(deps.maxTextLength);
+  // The WebSocket transport serves the same bodies beneath tRPC, from its own instance
+  // over the same deps (they keep no state of their own).
+  const procedures = createMessageProcedures(deps);
 
   const limit = (limiter: RateLimiter | null, key: string, procedure: string, what: string) =>
     takeOrThrow(limiter, key, procedure, what, metrics);
@@ -51,44 +46,15 @@ export function createAppRouter(deps: RouterDeps) {
     me: authedProcedure.query(({ ctx }) => ({ userId: ctx.userId })),
 
     sendToUser: authedProcedure
-      .input(mutations.sendToUser.input)
-      .mutation(({ ctx, input }) => mutations.sendToUser.run(ctx.userId, input)),
+      .input(procedures.sendToUser.input)
+      .mutation(({ ctx, input }) => procedures.sendToUser.run(ctx.userId, input)),
 
-    onMessage: authedProcedure.input(schemas.onMessage).subscription(async function* ({ ctx, input, signal }) {
-      const connection = ctx.connection;
-      // Over HTTP (server-sent events) none of the connection's limits would apply.
-      if (connection === null) {
-        throw new TRPCError({ code: 'METHOD_NOT_SUPPORTED', message: 'onMessage is served over the WebSocket at /trpc only' });
-      }
-      if (connection.subscriptions >= deps.maxSubscriptionsPerConnection) {
-        metrics.rateLimited('onMessage');
-        throw new TRPCError({
-          code: 'TOO_MANY_REQUESTS',
-          message: `At most ${deps.maxSubscriptionsPerConnection} subscriptions per connection: stop one first`,
-        });
-      }
-      const after = input?.lastEventId == null ? null : Number(input.lastEventId);
-      connection.subscriptions++;
-      metrics.subscriptionOpened();
-      try {
-        // tRPC always passes a signal to subscriptions; the fallback only satisfies the type.
-        for await (const message of messages.stream(ctx.userId, after, signal ?? new AbortController().signal)) {
-          metrics.messageDelivered(message.sentAt);
-          yield tracked(String(message.seq), message);
-          const behind = connection.backpressure();
-          if (behind) await behind;
-        }
-      } catch (error) {
-        // Failures while streaming bypass the middleware's mapping (e.g. a store outage
-        // during a replay must reach the client as retryable, not as a bug).
-        throw domainTrpcError(error) ?? error;
-      } finally {
-        connection.subscriptions--;
-        metrics.subscriptionClosed();
-      }
-    }),
+    onMessage: authedProcedure
+      .input(procedures.onMessage.input)
+      // tRPC always passes a signal to subscriptions; the fallback only satisfies the type.
+      .subscription(({ ctx, input, signal }) => procedures.onMessage.run(ctx, input, signal ?? new AbortController().signal)),
 
-    ack: authedProcedure.input(mutations.ack.input).mutation(({ ctx, input }) => mutations.ack.run(ctx.userId, input)),
+    ack: authedProcedure.input(procedures.ack.input).mutation(({ ctx, input }) => procedures.ack.run(ctx.userId, input)),
 
     history: authedProcedure.input(schemas.history).query(async ({ ctx, input }) => {
       // One extra row tells whether an older page exists.

@@ -22,13 +22,13 @@ import { closeAsSlowConsumer, corkPerTurn } from './cork-per-turn.js';
 import { startHeartbeat } from './heartbeat.js';
 import { createOriginCheck } from './origin-policy.js';
 import { createBackpressure, type Backpressure } from './backpressure.js';
-import { createDirectMutations } from './direct-mutations.js';
-import type { MessageMutations } from '../router/message-mutations.js';
+import { createDirectCalls } from './direct-calls.js';
+import type { MessageProcedures } from '../router/message-procedures.js';
 
 export interface WsServerOptions {
   router: AnyRouter;
-  /** Answered beneath tRPC on this transport (see direct-mutations.ts). */
-  mutations: MessageMutations;
+  /** Served beneath tRPC on this transport (see direct-calls.ts). */
+  procedures: MessageProcedures;
   accounts: AccountService;
   config: Config;
   metrics: Metrics;
@@ -46,7 +46,7 @@ function refuseHandshake(socket: Duplex, status: string): void {
   socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }
 
-export function createParleyWsServer({ router, mutations, accounts, config, metrics, log }: WsServerOptions) {
+export function createParleyWsServer({ router, procedures, accounts, config, metrics, log }: WsServerOptions) {
   const wss = new WebSocketServer({
     noServer: true,
     perMessageDeflate: false,
@@ -57,7 +57,6 @@ export function createParleyWsServer({ router, mutations, accounts, config, metr
   const originAllowed = createOriginCheck(config.allowedOrigins);
   const authDeadlines = new WeakMap<WebSocket, NodeJS.Timeout>();
   const backpressures = new WeakMap<WebSocket, Backpressure>();
-  const contexts = new WeakMap<WebSocket, Context>();
   let accepting = true;
   let connections = 0;
 
@@ -80,11 +79,8 @@ export function createParleyWsServer({ router, mutations, accounts, config, metr
     ws.once('close', () => clearTimeout(timer));
   };
 
-  const createContext = async (opts: CreateWSSContextFnOptions): Promise<Context> => {
-    const ctx = await createContextOf(opts);
-    contexts.set(opts.res, ctx);
-    return ctx;
-  };
+  const createContext = (opts: CreateWSSContextFnOptions): Promise<Context> =>
+    direct.trackContext(opts.res, createContextOf(opts));
 
   const createContextOf = async ({ req, res: ws, info }: CreateWSSContextFnOptions): Promise<Context> => {
     const backpressure = backpressures.get(ws) ?? (() => null);
@@ -121,8 +117,8 @@ export function createParleyWsServer({ router, mutations, accounts, config, metr
     if (path === undefined) log.debug({ err: error.cause ?? error }, 'websocket error');
     else log.error({ err: error.cause ?? error, path }, 'procedure failed');
   };
+  const direct = createDirectCalls({ router, procedures, onError });
   const handler = applyWSSHandler({ wss, router, createContext, onError });
-  const direct = createDirectMutations({ router, mutations, onError });
   const stopHeartbeat = startHeartbeat(wss, config.heartbeatMs, () => metrics.closes.inc({ reason: 'dead_peer' }));
 
   return {
@@ -162,7 +158,7 @@ export function createParleyWsServer({ router, mutations, accounts, config, metr
         authDeadlines.set(ws, deadline);
         ws.once('close', () => clearTimeout(deadline));
         wss.emit('connection', ws, req);
-        direct.attach(ws, () => contexts.get(ws));
+        direct.attach(ws);
       });
     },
     /** Stops accepting and asks every client to reconnect (elsewhere, or here once back). */
