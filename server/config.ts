@@ -48,6 +48,7 @@ const envSchema = z.object({
   PARLEY_AUTH_TIMEOUT: duration.default('10s'),
   PARLEY_HEARTBEAT: duration.default('30s'),
   PARLEY_SHUTDOWN_GRACE: duration.default('10s'),
+  PARLEY_DIRECT_CALLS: z.enum(['on', 'off'], { error: 'must be on or off' }).default('on'),
   PARLEY_ALLOWED_ORIGINS: z
     .string()
     .default('')
@@ -100,6 +101,8 @@ export interface Config {
   shutdownGraceMs: number;
   /** Browser origins allowed to open a WebSocket; empty: only the server's own origin. */
   allowedOrigins: string[];
+  /** Serve sendToUser, ack and onMessage beneath tRPC on the WebSocket (same frames; faster). */
+  directCalls: boolean;
 }
 
 export class ConfigError extends Error {
@@ -158,6 +161,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     heartbeatMs: durationMs(e.PARLEY_HEARTBEAT),
     shutdownGraceMs: durationMs(e.PARLEY_SHUTDOWN_GRACE),
     allowedOrigins: e.PARLEY_ALLOWED_ORIGINS,
+    directCalls: e.PARLEY_DIRECT_CALLS === 'on',
   };
 }
 

@@ -8,25 +8,11 @@ import { createMessageProcedures } from '../server/router/message-procedures.js'
 import type { Context } from '../server/router/trpc.js';
 import type { MessagesPort } from '../server/router/ports.js';
 import type { Message } from '../server/messages/message.js';
-import { startServer } from './helpers/server.js';
+import { startServer, type TestServer } from './helpers/server.js';
 import { isClose, openRaw, within, type RawConnection, type RawReply } from './helpers/raw-ws.js';
+import { metric } from './helpers/metrics.js';
 
-/**
- * A request as one frame (the direct path takes it) and as a batch of one (only tRPC
- * serves batches): the two replies must be the same but for their ids.
- */
-async function bothWays(conn: RawConnection, n: number, request: Record<string, unknown>) {
-  const direct = `direct-${n}`;
-  const viaTrpc = `trpc-${n}`;
-  conn.send({ id: direct, ...request });
-  const first = await conn.reply(direct);
-  conn.send([{ id: viaTrpc, ...request }]);
-  const second = await conn.reply(viaTrpc);
-  if (isClose(first) || isClose(second)) throw new Error('the socket closed');
-  return { direct: { ...first, id: null }, trpc: { ...second, id: null } };
-}
-
-/** Every frame of call `id` so far, without its id. */
+/** Every frame of call `id` so far, in order, without its id. */
 const framesOf = (conn: RawConnection, id: unknown) =>
   conn.frames.filter((f) => (f as RawReply | null)?.id === id).map((f) => ({ ...(f as RawReply), id: null }));
 
@@ -40,6 +26,21 @@ async function until(what: string, check: () => boolean): Promise<void> {
   );
 }
 
+/**
+ * Frames as the client got them, by call id (replies to different calls may interleave
+ * differently from run to run), with what differs between two runs (times, retry hints)
+ * blanked.
+ */
+function comparable(frames: unknown[]): Record<string, RawReply[]> {
+  const byId: Record<string, unknown[]> = {};
+  for (const frame of frames) (byId[String((frame as RawReply).id)] ??= []).push(frame);
+  return JSON.parse(JSON.stringify(byId), (key, value: unknown) => {
+    if (key === 'sentAt' || key === 'retryAfterMs') return '…';
+    if (key === 'message' && typeof value === 'string') return value.replace(/\d+ (ms|s)$/, '… $1');
+    return value;
+  });
+}
+
 const send = (input: Record<string, unknown>) => ({
   method: 'mutation',
   params: { path: 'sendToUser', input: { json: input } },
@@ -48,97 +49,112 @@ const subscribe = (input: Record<string, unknown> = {}, lastEventId?: string) =>
   method: 'subscription',
   params: { path: 'onMessage', input: { json: input }, ...(lastEventId === undefined ? {} : { lastEventId }) },
 });
+const stop = (id: unknown) => ({ id, method: 'subscription.stop' });
+
+/**
+ * The same calls against a server, step by step, waiting for each step's answers; returns
+ * every frame each socket got, by call id, in order.
+ */
+async function script(t: TestServer) {
+  await t.client('bob');
+  const alice = await openRaw(t.url, { token: await t.token('alice') });
+  const bob = await openRaw(t.url, { token: await t.token('bob') });
+  const step = async (conn: RawConnection, frame: unknown, ...waits: Array<[unknown, number]>) => {
+    conn.send(frame as object);
+    await until(`answers to ${JSON.stringify(frame)}`, () => waits.every(([id, n]) => framesOf(conn, id).length >= n));
+  };
+
+  await step(bob, { id: 1, ...subscribe() }, [1, 1]);
+  await step(alice, { id: 1, ...send({ to: 'bob', text: 'one', clientMsgId: 'c1' }) }, [1, 1]);
+  await step(
+    alice,
+    [{ id: 2, ...send({ to: 'bob', text: 'two' }) }, { id: 3, method: 'query', params: { path: 'me', input: {} } }, { id: 4, ...send({ to: 'bob', text: ' ' }) }],
+    [2, 1],
+    [3, 1],
+    [4, 1],
+  );
+  await step(alice, { id: 'x', jsonrpc: '2.0', ...send({ to: 'bob', text: 'three', clientMsgId: 'c3' }) }, ['x', 1]);
+  await step(alice, { id: 5, ...send({ to: 'ghost', text: 'boo' }) }, [5, 1]);
+  await step(alice, { id: 6, ...send({ to: 'bob', text: 'other', clientMsgId: 'c1' }) }, [6, 1]);
+  await step(alice, { id: 7, method: 'mutation', params: { path: 'ack', input: { json: { upTo: 5 } } } }, [7, 1]);
+  await step(bob, { id: 8, method: 'mutation', params: { path: 'ack', input: { json: { upTo: 2 } } } }, [8, 1]);
+  await until('three messages live', () => framesOf(bob, 1).length === 4);
+  await step(bob, [{ id: 2, ...subscribe({}, '1') }], [2, 3]);
+  await step(bob, { id: 1, ...subscribe() }, [1, 5]);
+  await step(bob, { id: 9, ...subscribe({ lastEventId: 'x' }) }, [9, 1]);
+  await step(bob, { id: 10, ...subscribe() }, [10, 3]);
+  await step(bob, stop(1), [1, 6]);
+  await step(bob, [stop(2)], [2, 4]);
+  const anonymous = await openRaw(t.url, { token: undefined });
+  await step(anonymous, { id: 1, ...send({ to: 'bob', text: 'hi' }) }, [1, 1]);
+  await Promise.all([alice.close(), bob.close(), anonymous.close()]);
+  return { alice: comparable(alice.frames), bob: comparable(bob.frames), anonymous: comparable(anonymous.frames) };
+}
 
 describe('per-message procedures beneath tRPC (transport/direct-calls.ts)', () => {
-  it('answer sends and acks with the very frames tRPC sends, errors included', async () => {
-    await using t = await startServer({ maxTextLength: 100 });
-    await t.client('bob');
-    const alice = await openRaw(t.url, { token: await t.token('alice') });
-    const cases: Array<[string, Record<string, unknown>, (reply: RawReply) => void]> = [
-      ['a send', send({ to: 'bob', text: 'hi', clientMsgId: 'c1' }), (r) => expect(r.result?.data?.json).toMatchObject({ seq: 1 })],
-      ['a send as JSON-RPC 2.0', { jsonrpc: '2.0', ...send({ to: 'bob', text: 'yo', clientMsgId: 'c2' }) }, (r) => expect(r).toMatchObject({ jsonrpc: '2.0' })],
-      ['an unknown recipient', send({ to: 'ghost', text: 'boo' }), (r) => expect(r.error?.json?.data?.code).toBe('NOT_FOUND')],
-      ['a reused clientMsgId', send({ to: 'bob', text: 'other', clientMsgId: 'c1' }), (r) => expect(r.error?.json?.data?.code).toBe('CONFLICT')],
-      ['invalid input', send({ to: 'bob', text: ' ' }), (r) => expect(r.error?.json?.data?.code).toBe('BAD_REQUEST')],
-      ['an ack', { method: 'mutation', params: { path: 'ack', input: { json: { upTo: 5 } } } }, (r) => expect(r.result?.data?.json).toEqual({ ackedSeq: 0 })],
-    ];
-    let n = 0;
-    for (const [what, request, check] of cases) {
-      const { direct, trpc } = await bothWays(alice, ++n, request);
-      expect(direct, what).toEqual(trpc);
-      check(direct);
-    }
-    const anonymous = await openRaw(t.url, { token: undefined });
-    const { direct, trpc } = await bothWays(anonymous, ++n, send({ to: 'bob', text: 'hi' }));
-    expect(direct).toEqual(trpc);
-    expect(direct.error?.json?.data?.code).toBe('UNAUTHORIZED');
-    await Promise.all([alice.close(), anonymous.close()]);
+  it('answer every call with the very frames tRPC’s adapter sends, errors, batches and subscriptions included', async () => {
+    const limits = { maxTextLength: 100, maxSubscriptionsPerConnection: 2 };
+    await using direct = await startServer(limits);
+    await using viaTrpc = await startServer({ ...limits, directCalls: false });
+    const got = await script(direct);
+    expect(got).toEqual(await script(viaTrpc));
+
+    const kinds = (frames: Record<string, RawReply[]>, id: unknown) =>
+      frames[String(id)]?.map((f) => f.result?.type ?? f.error?.json?.data?.code);
+    expect(kinds(got.bob, 1)).toEqual(['started', 'data', 'data', 'data', 'BAD_REQUEST', 'stopped']);
+    expect(kinds(got.bob, 2)).toEqual(['started', 'data', 'data', 'stopped']);
+    expect(kinds(got.bob, 9)).toEqual(['BAD_REQUEST']);
+    expect(kinds(got.bob, 10)).toEqual(['started', 'TOO_MANY_REQUESTS', 'stopped']);
+    const aliceKinds = [1, 2, 3, 4, 'x', 5, 6, 7].map((id) => kinds(got.alice, id));
+    expect(aliceKinds).toEqual([['data'], ['data'], ['data'], ['BAD_REQUEST'], ['data'], ['NOT_FOUND'], ['CONFLICT'], ['data']]);
+    expect(kinds(got.anonymous, 1)).toEqual(['UNAUTHORIZED']);
+
+    // Served directly on one server, through tRPC on the other.
+    const served = (t: TestServer, procedure: string) => metric(t.url, 'parley_direct_calls_total', { procedure });
+    expect(await served(direct, 'sendToUser')).toBe(5);
+    expect(await served(direct, 'ack')).toBe(2);
+    expect(await served(direct, 'onMessage')).toBe(4);
+    expect(await served(direct, 'subscription.stop')).toBe(2);
+    expect(await served(viaTrpc, 'sendToUser')).toBe(0);
   });
 
   it('answers a rate-limited send as tRPC does: TOO_MANY_REQUESTS with retryAfterMs', async () => {
-    await using t = await startServer({ sendRateLimit: { perSecond: 0.1, burst: 1 } });
-    await t.client('bob');
-    const alice = await openRaw(t.url, { token: await t.token('alice') });
-    await expect(alice.call('mutation', 'sendToUser', { to: 'bob', text: 'first' })).resolves.toMatchObject({
-      result: { type: 'data' },
-    });
-    const { direct, trpc } = await bothWays(alice, 1, send({ to: 'bob', text: 'second' }));
-    for (const reply of [direct, trpc]) {
+    const replies = [];
+    for (const directCalls of [true, false]) {
+      await using t = await startServer({ sendRateLimit: { perSecond: 0.1, burst: 1 }, directCalls });
+      await t.client('bob');
+      const alice = await openRaw(t.url, { token: await t.token('alice') });
+      await alice.call('mutation', 'sendToUser', { to: 'bob', text: 'first' });
+      const reply = await alice.call('mutation', 'sendToUser', { to: 'bob', text: 'second' });
+      if (isClose(reply)) throw new Error('closed');
       expect(reply.error?.json?.data).toMatchObject({ code: 'TOO_MANY_REQUESTS', retryAfterMs: expect.any(Number) });
       expect(reply.error?.json?.message).toMatch(/^Too many messages: try again in \d+ s$/);
+      replies.push(comparable([reply]));
+      await alice.close();
+    }
+    expect(replies[0]).toEqual(replies[1]);
+  });
+
+  it('stores one client’s sends in the order sent, batched or not, also while its token is checked', async () => {
+    await using t = await startServer();
+    await t.client('bob');
+    const alice = await openRaw(t.url, { token: await t.token('alice') });
+    const burst = (from: number) => {
+      const m = (i: number) => ({ id: i, ...send({ to: 'bob', text: `m${i}` }) });
+      // One socket write each, all in this turn: they arrive together.
+      alice.send([m(from), m(from + 1)]);
+      alice.send(m(from + 2));
+      alice.send([m(from + 3), { id: `me${from}`, method: 'query', params: { path: 'me', input: {} } }, m(from + 4)]);
+      alice.send(m(from + 5));
+    };
+    burst(1); // right after connectionParams: held until the token is checked
+    await until('six replies', () => [1, 2, 3, 4, 5, 6].every((i) => framesOf(alice, i).length === 1));
+    burst(7);
+    await until('twelve replies', () => [7, 8, 9, 10, 11, 12].every((i) => framesOf(alice, i).length === 1));
+    for (let i = 1; i <= 12; i++) {
+      expect(framesOf(alice, i)[0]?.result?.data?.json, `m${i}`).toMatchObject({ seq: i, text: `m${i}` });
     }
     await alice.close();
-  });
-
-  it('streams onMessage with the very frames tRPC sends: started, replay, live, stopped', async () => {
-    await using t = await startServer();
-    const alice = await t.client('alice');
-    await t.client('bob');
-    await alice.sendToUser.mutate({ to: 'bob', text: 'stored 1' });
-    await alice.sendToUser.mutate({ to: 'bob', text: 'stored 2' });
-    const bob = await openRaw(t.url, { token: await t.token('bob') });
-    // One subscription served directly, one by tRPC (a batch of one), one resumed.
-    bob.send({ id: 'direct', ...subscribe() });
-    bob.send([{ id: 'trpc', ...subscribe() }]);
-    bob.send({ id: 'resumed', ...subscribe({}, '1') });
-    await until('three subscriptions replay', () => framesOf(bob, 'direct').length === 3 && framesOf(bob, 'trpc').length === 3);
-    await alice.sendToUser.mutate({ to: 'bob', text: 'live 3' });
-    await until('the live message arrives', () => framesOf(bob, 'direct').length === 4 && framesOf(bob, 'trpc').length === 4);
-    bob.send({ id: 'direct', method: 'subscription.stop' });
-    bob.send({ id: 'trpc', method: 'subscription.stop' });
-    await until('both stop', () => framesOf(bob, 'direct').length === 5 && framesOf(bob, 'trpc').length === 5);
-
-    const direct = framesOf(bob, 'direct');
-    expect(direct).toEqual(framesOf(bob, 'trpc'));
-    expect(direct.map((f) => f.result?.type)).toEqual(['started', 'data', 'data', 'data', 'stopped']);
-    expect(direct.slice(1, 4).map((f) => f.result?.id)).toEqual(['1', '2', '3']);
-    expect(direct[3]?.result?.data).toMatchObject({
-      json: { id: '3', data: { seq: 3, text: 'live 3' } },
-      meta: { values: { 'data.sentAt': ['Date'] } },
-    });
-    expect(framesOf(bob, 'resumed').map((f) => f.result?.id)).toEqual([undefined, '2', '3']);
-    await bob.close();
-  });
-
-  it('refuses a duplicate subscription id and a subscription past the cap as tRPC does', async () => {
-    await using t = await startServer({ maxSubscriptionsPerConnection: 1 });
-    const bob = await openRaw(t.url, { token: await t.token('bob') });
-    bob.send({ id: 1, ...subscribe() });
-    await until('started', () => framesOf(bob, 1).length === 1);
-    bob.send({ id: 1, ...subscribe() });
-    await until('the duplicate is refused', () => framesOf(bob, 1).length === 2);
-    expect(framesOf(bob, 1)[1]?.error?.json).toMatchObject({ message: 'Duplicate id 1', data: { code: 'BAD_REQUEST' } });
-
-    bob.send({ id: 'direct', ...subscribe() });
-    bob.send([{ id: 'trpc', ...subscribe() }]);
-    await until('both are refused', () => framesOf(bob, 'direct').length === 3 && framesOf(bob, 'trpc').length === 3);
-    expect(framesOf(bob, 'direct')).toEqual(framesOf(bob, 'trpc'));
-    expect(framesOf(bob, 'direct').map((f) => f.result?.type ?? f.error?.json?.data?.code)).toEqual([
-      'started',
-      'TOO_MANY_REQUESTS',
-      'stopped',
-    ]);
-    await bob.close();
   });
 
   describe('routing', () => {
@@ -188,7 +204,7 @@ describe('per-message procedures beneath tRPC (transport/direct-calls.ts)', () =
       Object.assign(ws, { send: (frame: string) => ws.sent.push(frame) });
       const toTrpc: string[] = [];
       ws.on('message', (data: RawData) => toTrpc.push(String(data)));
-      const direct = createDirectCalls({ router, procedures, onError: () => {} });
+      const direct = createDirectCalls({ router, procedures, onError: () => {}, onServed: () => {} });
       direct.attach(ws as unknown as WebSocket);
       if (context !== undefined) await direct.trackContext(ws as unknown as WebSocket, Promise.resolve(context));
       const deliver = (frame: unknown, isBinary = false) =>
@@ -217,6 +233,15 @@ describe('per-message procedures beneath tRPC (transport/direct-calls.ts)', () =
       ]);
     });
 
+    it('serves the elements of a batch it can, and passes the others to tRPC one by one, in place', async () => {
+      const { ws, toTrpc, deliver } = await socket(ctx('alice'));
+      const other = { id: 9, method: 'query', params: { path: 'me', input: {} } };
+      deliver([call({ to: 'bob', text: 'hi' }), other, { id: 8, ...subscribe() }]);
+      await settle();
+      expect(toTrpc).toEqual([JSON.stringify(other)]);
+      expect(ws.sent.map((frame) => (JSON.parse(frame) as RawReply).id)).toEqual([8, 7, 8, 8]);
+    });
+
     it('holds frames while the context is created, then serves them in order', async () => {
       for (const outcome of ['created', 'failed'] as const) {
         const { ws, toTrpc, deliver, direct } = await socket(undefined);
@@ -227,9 +252,9 @@ describe('per-message procedures beneath tRPC (transport/direct-calls.ts)', () =
         });
         const tracked = direct.trackContext(ws as unknown as WebSocket, creating).catch(() => null);
         deliver(call({ to: 'bob', text: 'hi' }));
-        deliver('PING');
+        deliver('PING'); // keep-alive frames are answered at once, as tRPC does
         await settle();
-        expect(toTrpc, outcome).toEqual(['PING']);
+        expect(toTrpc, outcome).toEqual(['PING', 'PING']);
         expect(ws.sent, outcome).toEqual([]);
         settleContext(outcome === 'created' ? ctx('alice') : null);
         await tracked;
@@ -238,7 +263,7 @@ describe('per-message procedures beneath tRPC (transport/direct-calls.ts)', () =
           expect(toTrpc).toEqual(['PING', 'PING']);
           expect(ws.sent.map((frame) => (JSON.parse(frame) as RawReply).id)).toEqual([7]);
         } else {
-          expect(toTrpc).toEqual(['PING', JSON.stringify(call({ to: 'bob', text: 'hi' })), 'PING']);
+          expect(toTrpc).toEqual(['PING', 'PING', JSON.stringify(call({ to: 'bob', text: 'hi' }))]);
           expect(ws.sent).toEqual([]);
         }
       }
@@ -250,7 +275,8 @@ describe('per-message procedures beneath tRPC (transport/direct-calls.ts)', () =
         ['a socket without a user', ctx(null), call({ to: 'bob', text: 'hi' })],
         ['input that fails validation', ctx('alice'), call({ to: 'bob', text: '' })],
         ['an unknown key', ctx('alice'), call({ to: 'bob', text: 'hi', more: 1 })],
-        ['a batch', ctx('alice'), [call({ to: 'bob', text: 'hi' })]],
+        ['a batch with an element tRPC would refuse', ctx('alice'), [call({ to: 'bob', text: 'hi' }), { id: 8 }]],
+        ['an empty batch', ctx('alice'), []],
         ['a query', ctx('alice'), { ...call({ to: 'bob', text: 'hi' }), method: 'query' }],
         ['another procedure', ctx('alice'), { id: 7, method: 'mutation', params: { path: 'other', input: { json: {} } } }],
         ['a mutation with a lastEventId', ctx('alice'), call({ to: 'bob', text: 'hi' }, { lastEventId: '1' })],

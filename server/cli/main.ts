@@ -45,7 +45,9 @@ Limits: PARLEY_MAX_PAYLOAD (65536), PARLEY_RATE_LIMIT (20/s, or off), PARLEY_RAT
 PARLEY_LOGIN_LIMIT (10/min), PARLEY_MAX_CONNECTIONS_PER_USER (20),
 PARLEY_MAX_CONNECTIONS_PER_IP (256), PARLEY_MAX_SUBSCRIPTIONS (10), PARLEY_AUTH_TIMEOUT (10s),
 PARLEY_SEND_BUFFER_LIMIT (1048576), PARLEY_HEARTBEAT (30s), PARLEY_SHUTDOWN_GRACE (10s),
-PARLEY_ALLOWED_ORIGINS (empty: same origin only). See the README for what each does.`,
+PARLEY_ALLOWED_ORIGINS (empty: same origin only).
+PARLEY_DIRECT_CALLS (on; off: every WebSocket call through tRPC's adapter).
+See the README for what each does.`,
   token: `Usage: parley token <userId> [--ttl 1h]
 
 Prints a token for userId, signed with PARLEY_JWT_SECRET or the secret in PARLEY_DATA_DIR.

@@ -43,6 +43,12 @@ export function createMetrics() {
       labelNames: ['reason'],
       registers,
     }),
+    directCalls: new Counter({
+      name: 'parley_direct_calls_total',
+      help: 'WebSocket calls served beneath tRPC (transport/direct-calls.ts), by procedure',
+      labelNames: ['procedure'],
+      registers,
+    }),
     storeErrors: new Counter({ name: 'parley_store_errors_total', help: 'Store operations that failed', registers }),
     busErrors: new Counter({ name: 'parley_bus_errors_total', help: 'Bus operations that failed', registers }),
   };

@@ -1,20 +1,26 @@
 /**
  * @module direct-calls
- * Answers the per-message procedures (`sendToUser`, `ack`, `onMessage`) beneath tRPC's
- * WebSocket adapter. tRPC's per-call and per-event machinery (AbortControllers,
- * middleware context copies, promise races, response copies) costs more CPU than the
- * message itself, and its garbage is most of the server's latency tail. The frames are
- * the same, the input goes through the same transformer and zod schema, the bodies are
- * the router's own (router/message-procedures.ts), and a failure gets tRPC's error shape
- * and `onError`. Whatever it does not take (another procedure, a batch, a socket without
- * a user, input that fails validation) tRPC's handler gets unchanged and in order, so
- * tRPC still answers every malformed request itself.
+ * Serves the per-message procedures (`sendToUser`, `ack`, `onMessage` and its
+ * `subscription.stop`) beneath tRPC's WebSocket adapter. tRPC's per-call and per-event
+ * machinery (AbortControllers, middleware context copies, promise races, response copies)
+ * costs more CPU than the message itself, and its garbage is most of the server's latency
+ * tail. The frames are the same, the input goes through the same transformer and zod
+ * schema, the bodies are the router's own (router/message-procedures.ts), and a failure
+ * gets tRPC's error shape and `onError`.
+ *
+ * Every call of an authenticated socket that it can serve, it serves, batched or not, so
+ * that one client's sends reach the store in the order they were sent and every
+ * subscription id is known in one place. Anything else (another procedure, a socket
+ * without a user, input that fails validation) goes to tRPC's handler in order, a batch
+ * element as a frame of its own (tRPC serves a batch element by element); a frame or
+ * batch that tRPC would refuse as a whole goes to it unchanged.
  */
 import { TRPCError, type AnyRouter } from '@trpc/server';
 import {
   getErrorShape,
   getTRPCErrorFromUnknown,
   transformTRPCResponse,
+  TRPC_ERROR_CODES_BY_KEY,
   type ProcedureType,
 } from '@trpc/server/unstable-core-do-not-import';
 import type { RawData, WebSocket } from 'ws';
@@ -28,10 +34,23 @@ export interface DirectCallsOptions {
   procedures: MessageProcedures;
   /** Called like tRPC's `onError` for a failed call. */
   onError: (info: { error: TRPCError; path: string }) => void;
+  /** Counts a call served here, by procedure path. */
+  onServed: (path: string) => void;
 }
 
 type Listener = (data: RawData, isBinary: boolean) => void;
 type CallId = string | number;
+
+/** One element of a frame, as tRPC's `parseTRPCMessage` reads it. */
+interface Call {
+  raw: Record<string, unknown>;
+  id: CallId | null;
+  jsonrpc: '2.0' | undefined;
+  method: ProcedureType | 'subscription.stop';
+  path: string;
+  input: unknown;
+  lastEventId: string | undefined;
+}
 
 interface SocketState {
   /** The socket's tRPC context: not asked for yet, being created, or settled. */
@@ -45,14 +64,29 @@ interface SocketState {
   dispatch: Listener | null;
 }
 
+/** What tRPC's adapter answers when an error cannot be shaped (its `fallbackErrorShape`). */
+const fallbackErrorShape = {
+  code: TRPC_ERROR_CODES_BY_KEY.INTERNAL_SERVER_ERROR,
+  message: 'Internal server error',
+  data: { code: 'INTERNAL_SERVER_ERROR', httpStatus: 500 },
+};
+
 /** Frames of the calls served here contain one of these; any other frame is not read twice. */
 const markers = [Buffer.from('"mutation"'), Buffer.from('"subscription')];
+const procedureTypes: ReadonlySet<unknown> = new Set(['query', 'mutation', 'subscription']);
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-export function createDirectCalls({ router, procedures, onError }: DirectCallsOptions) {
+/** Keep-alive frames, which tRPC answers at once even before the context exists. */
+function isKeepAlive(data: RawData, isBinary: boolean): boolean {
+  return !isBinary && Buffer.isBuffer(data) && data.length === 4 && (data.equals(ping) || data.equals(pong));
+}
+const ping = Buffer.from('PING');
+const pong = Buffer.from('PONG');
+
+export function createDirectCalls({ router, procedures, onError, onServed }: DirectCallsOptions) {
   const config = router._def._config;
   const mutations: Record<string, MessageMutation<ZodTypeAny, unknown>> = {
     sendToUser: procedures.sendToUser,
@@ -68,25 +102,47 @@ export function createDirectCalls({ router, procedures, onError }: DirectCallsOp
     return state;
   };
 
+  /** The element as tRPC parses it, or null where tRPC would refuse the whole frame. */
+  function parseCall(raw: unknown): Call | null {
+    if (!isObject(raw)) return null;
+    const { id, jsonrpc, method, params } = raw;
+    if (id !== null && typeof id !== 'string' && (typeof id !== 'number' || Number.isNaN(id))) return null;
+    if (jsonrpc !== undefined && jsonrpc !== '2.0') return null;
+    if (method === 'subscription.stop') {
+      return { raw, id, jsonrpc, method, path: '', input: undefined, lastEventId: undefined };
+    }
+    if (!procedureTypes.has(method) || !isObject(params) || typeof params['path'] !== 'string') return null;
+    const lastEventId = params['lastEventId'];
+    if (lastEventId !== undefined && typeof lastEventId !== 'string') return null;
+    try {
+      const input: unknown = config.transformer.input.deserialize(params['input']);
+      return { raw, id, jsonrpc, method: method as ProcedureType, path: params['path'], input, lastEventId };
+    } catch {
+      return null;
+    }
+  }
+
   /** Built as tRPC builds its replies (same keys, same order), without its object copies. */
   const send = (ws: WebSocket, frame: object) => {
     if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame));
   };
-  const sendError = (
-    ws: WebSocket,
-    call: { id: CallId; jsonrpc: '2.0' | undefined; type: ProcedureType; path: string; input: unknown; ctx: Context },
-    error: TRPCError,
-  ) => {
+  const sendError = (ws: WebSocket, call: Call, type: ProcedureType, ctx: Context, error: TRPCError) => {
     onError({ error, path: call.path });
-    const shape = getErrorShape({ config, error, type: call.type, path: call.path, input: call.input, ctx: call.ctx });
-    send(ws, transformTRPCResponse(config, { id: call.id, jsonrpc: call.jsonrpc, error: shape }));
+    let shape: unknown;
+    try {
+      shape = getErrorShape({ config, error, type, path: call.path, input: call.input, ctx });
+    } catch (cause) {
+      onError({ error: getTRPCErrorFromUnknown(cause), path: call.path });
+      shape = fallbackErrorShape;
+    }
+    send(ws, transformTRPCResponse(config, { id: call.id, jsonrpc: call.jsonrpc, error: shape as never }));
   };
 
   async function serveSubscription(
     ws: WebSocket,
     state: SocketState,
     ctx: Context & { userId: string },
-    call: { id: CallId; jsonrpc: '2.0' | undefined; input: unknown },
+    call: Call & { id: CallId },
     input: unknown,
   ): Promise<void> {
     const { id, jsonrpc } = call;
@@ -103,8 +159,12 @@ export function createDirectCalls({ router, procedures, onError }: DirectCallsOp
           send(ws, { id, jsonrpc, result: { type: 'data', data, id: eventId } });
         }
       } catch (cause) {
+        const error = getTRPCErrorFromUnknown(cause);
+        // As in tRPC: once stopped, a failure is only reported (an AbortError not even
+        // that), and the client gets 'stopped'.
+        if (!controller.signal.aborted) sendError(ws, call, 'subscription', ctx, error);
+        else if (!(cause instanceof Error && cause.name === 'AbortError')) onError({ error, path: call.path });
         controller.abort();
-        sendError(ws, { ...call, type: 'subscription', path: 'onMessage', ctx }, getTRPCErrorFromUnknown(cause));
       }
       send(ws, { id, jsonrpc, result: { type: 'stopped' } });
     } finally {
@@ -112,8 +172,60 @@ export function createDirectCalls({ router, procedures, onError }: DirectCallsOp
     }
   }
 
-  /** Serves `data` if it is a call this path serves on an authenticated socket; false leaves it to tRPC. */
-  function take(ws: WebSocket, state: SocketState, data: RawData, isBinary: boolean): boolean {
+  /** Serves `call` if it is one this path serves; false leaves it to tRPC. */
+  function serve(ws: WebSocket, state: SocketState, ctx: Context, userId: string, call: Call): boolean {
+    const { id, method, path } = call;
+    if (id === null) return false;
+    if (method === 'subscription.stop') {
+      const subscription = state.subscriptions.get(id);
+      if (subscription === undefined) return false;
+      subscription.abort();
+      onServed(method);
+      return true;
+    }
+
+    if (method === 'subscription') {
+      if (path !== 'onMessage') return false;
+      // As tRPC's adapter does: a reconnecting client's lastEventId joins the input.
+      const { lastEventId } = call;
+      let input = call.input;
+      if (lastEventId !== undefined) input = isObject(input) ? { ...input, lastEventId } : (input ?? { lastEventId });
+      const parsed = procedures.onMessage.input.safeParse(input);
+      if (!parsed.success) return false;
+      onServed(path);
+      if (state.subscriptions.has(id)) {
+        sendError(ws, call, method, ctx, new TRPCError({ code: 'BAD_REQUEST', message: `Duplicate id ${id}` }));
+        return true;
+      }
+      serveSubscription(ws, state, { ...ctx, userId }, { ...call, id, input }, parsed.data).catch((cause: unknown) =>
+        onError({ error: getTRPCErrorFromUnknown(cause), path }),
+      );
+      return true;
+    }
+
+    if (method !== 'mutation' || call.lastEventId !== undefined) return false;
+    const mutation = Object.hasOwn(mutations, path) ? mutations[path] : undefined;
+    if (mutation === undefined) return false;
+    const parsed = mutation.input.safeParse(call.input);
+    if (!parsed.success) return false;
+    onServed(path);
+    const fail = (cause: unknown) =>
+      sendError(ws, call, method, ctx, domainTrpcError(cause) ?? getTRPCErrorFromUnknown(cause));
+    try {
+      mutation.run(userId, parsed.data).then((result) => {
+        send(ws, { id, jsonrpc: call.jsonrpc, result: { type: 'data', data: config.transformer.output.serialize(result) } });
+      }, fail);
+    } catch (cause) {
+      fail(cause);
+    }
+    return true;
+  }
+
+  /**
+   * Serves what it can of `data`; false leaves the whole frame to tRPC. Batch elements
+   * it does not serve go to `toTrpc` one by one, in their place.
+   */
+  function take(ws: WebSocket, state: SocketState, data: RawData, isBinary: boolean, toTrpc: Listener): boolean {
     const ctx = state.ctx;
     const userId = ctx?.userId ?? null;
     if (ctx === null || userId === null || isBinary || !Buffer.isBuffer(data)) return false;
@@ -124,58 +236,14 @@ export function createDirectCalls({ router, procedures, onError }: DirectCallsOp
     } catch {
       return false;
     }
-    if (!isObject(frame)) return false;
-    const { id, jsonrpc, method, params } = frame;
-    if ((typeof id !== 'number' || Number.isNaN(id)) && typeof id !== 'string') return false;
-    if (jsonrpc !== undefined && jsonrpc !== '2.0') return false;
-
-    if (method === 'subscription.stop') {
-      const subscription = state.subscriptions.get(id);
-      if (subscription === undefined) return false;
-      subscription.abort();
-      return true;
+    if (!Array.isArray(frame)) {
+      const call = parseCall(frame);
+      return call !== null && serve(ws, state, ctx, userId, call);
     }
-    if (method !== 'mutation' && method !== 'subscription') return false;
-    if (!isObject(params) || typeof params['path'] !== 'string') return false;
-    const path = params['path'];
-    const lastEventId = params['lastEventId'];
-    if (lastEventId !== undefined && (method === 'mutation' || typeof lastEventId !== 'string')) return false;
-    let input: unknown;
-    try {
-      input = config.transformer.input.deserialize(params['input']);
-    } catch {
-      return false;
-    }
-
-    if (method === 'subscription') {
-      if (path !== 'onMessage') return false;
-      // As tRPC's adapter does: a reconnecting client's lastEventId joins the input.
-      if (lastEventId !== undefined) input = isObject(input) ? { ...input, lastEventId } : (input ?? { lastEventId });
-      const parsed = procedures.onMessage.input.safeParse(input);
-      if (!parsed.success) return false;
-      // Only this path's own ids are known here: tRPC serves just the rare subscription
-      // that fails validation, and refuses it at once.
-      if (state.subscriptions.has(id)) {
-        const error = new TRPCError({ code: 'BAD_REQUEST', message: `Duplicate id ${id}` });
-        sendError(ws, { id, jsonrpc, type: 'subscription', path, input, ctx }, error);
-        return true;
-      }
-      void serveSubscription(ws, state, { ...ctx, userId }, { id, jsonrpc, input }, parsed.data);
-      return true;
-    }
-
-    const mutation = Object.hasOwn(mutations, path) ? mutations[path] : undefined;
-    if (mutation === undefined) return false;
-    const parsed = mutation.input.safeParse(input);
-    if (!parsed.success) return false;
-    const fail = (cause: unknown) =>
-      sendError(ws, { id, jsonrpc, type: 'mutation', path, input, ctx }, domainTrpcError(cause) ?? getTRPCErrorFromUnknown(cause));
-    try {
-      mutation.run(userId, parsed.data).then((result) => {
-        send(ws, { id, jsonrpc, result: { type: 'data', data: config.transformer.output.serialize(result) } });
-      }, fail);
-    } catch (cause) {
-      fail(cause);
+    const calls = frame.map(parseCall);
+    if (calls.length === 0 || calls.includes(null)) return false;
+    for (const call of calls as Call[]) {
+      if (!serve(ws, state, ctx, userId, call)) toTrpc(Buffer.from(JSON.stringify(call.raw)), false);
     }
     return true;
   }
@@ -198,20 +266,23 @@ export function createDirectCalls({ router, procedures, onError }: DirectCallsOp
     },
 
     /**
-     * Puts this path in front of the socket's message listeners (tRPC's handler, attached
-     * on 'connection'): a frame it takes, they never see.
+     * Puts this path in front of the socket's message listeners: call it right after
+     * 'connection', when tRPC's handler has attached its own. A frame it takes, they
+     * never see.
      */
     attach(ws: WebSocket): void {
       const state = stateOf(ws);
       const listeners = ws.listeners('message') as Listener[];
-      const dispatch = (data: RawData, isBinary: boolean) => {
-        if (state.phase === 'ready' && take(ws, state, data, isBinary)) return;
+      const toTrpc: Listener = (data, isBinary) => {
         for (const listener of listeners) listener.call(ws, data, isBinary);
+      };
+      const dispatch: Listener = (data, isBinary) => {
+        if (state.phase !== 'ready' || !take(ws, state, data, isBinary, toTrpc)) toTrpc(data, isBinary);
       };
       state.dispatch = dispatch;
       ws.removeAllListeners('message');
       ws.on('message', (data: RawData, isBinary: boolean) => {
-        if (state.phase === 'creating') state.held.push([data, isBinary]);
+        if (state.phase === 'creating' && !isKeepAlive(data, isBinary)) state.held.push([data, isBinary]);
         else dispatch(data, isBinary);
       });
       ws.once('close', () => {

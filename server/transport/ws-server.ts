@@ -80,7 +80,7 @@ export function createParleyWsServer({ router, procedures, accounts, config, met
   };
 
   const createContext = (opts: CreateWSSContextFnOptions): Promise<Context> =>
-    direct.trackContext(opts.res, createContextOf(opts));
+    direct === null ? createContextOf(opts) : direct.trackContext(opts.res, createContextOf(opts));
 
   const createContextOf = async ({ req, res: ws, info }: CreateWSSContextFnOptions): Promise<Context> => {
     const backpressure = backpressures.get(ws) ?? (() => null);
@@ -117,7 +117,15 @@ export function createParleyWsServer({ router, procedures, accounts, config, met
     if (path === undefined) log.debug({ err: error.cause ?? error }, 'websocket error');
     else log.error({ err: error.cause ?? error, path }, 'procedure failed');
   };
-  const direct = createDirectCalls({ router, procedures, onError });
+  // One labelled child per procedure: looking the labels up on every call would cost
+  // more than the rest of the count.
+  const servedCounts = new Map<string, { inc(): void }>();
+  const onServed = (procedure: string) => {
+    let count = servedCounts.get(procedure);
+    if (count === undefined) servedCounts.set(procedure, (count = metrics.directCalls.labels({ procedure })));
+    count.inc();
+  };
+  const direct = config.directCalls ? createDirectCalls({ router, procedures, onError, onServed }) : null;
   const handler = applyWSSHandler({ wss, router, createContext, onError });
   const stopHeartbeat = startHeartbeat(wss, config.heartbeatMs, () => metrics.closes.inc({ reason: 'dead_peer' }));
 
@@ -158,7 +166,7 @@ export function createParleyWsServer({ router, procedures, accounts, config, met
         authDeadlines.set(ws, deadline);
         ws.once('close', () => clearTimeout(deadline));
         wss.emit('connection', ws, req);
-        direct.attach(ws);
+        direct?.attach(ws);
       });
     },
     /** Stops accepting and asks every client to reconnect (elsewhere, or here once back). */
