@@ -159,6 +159,8 @@ describe('per-message procedures beneath tRPC (transport/direct-calls.ts)', () =
 
   describe('routing', () => {
     const router = initTRPC.context<Context>().create({ transformer }).router({});
+    /** What ran, in order: sends reaching the domain, and frames reaching tRPC. */
+    const calls: string[] = [];
     const message: Message = {
       id: '1',
       seq: 1,
@@ -169,7 +171,10 @@ describe('per-message procedures beneath tRPC (transport/direct-calls.ts)', () =
       sentAt: new Date(0),
     };
     const messages: MessagesPort = {
-      send: (input) => Promise.resolve({ ...message, ...input }),
+      send: (input) => {
+        calls.push(`send ${input.text}`);
+        return Promise.resolve({ ...message, ...input });
+      },
       stream: async function* () {
         yield message;
       },
@@ -203,7 +208,11 @@ describe('per-message procedures beneath tRPC (transport/direct-calls.ts)', () =
       const ws = Object.assign(new EventEmitter(), { OPEN: 1, readyState: 1, sent: [] as string[] });
       Object.assign(ws, { send: (frame: string) => ws.sent.push(frame) });
       const toTrpc: string[] = [];
-      ws.on('message', (data: RawData) => toTrpc.push(String(data)));
+      calls.length = 0;
+      ws.on('message', (data: RawData) => {
+        toTrpc.push(String(data));
+        calls.push(`tRPC ${String(data)}`);
+      });
       const direct = createDirectCalls({ router, procedures, onError: () => {}, onServed: () => {} });
       direct.attach(ws as unknown as WebSocket);
       if (context !== undefined) await direct.trackContext(ws as unknown as WebSocket, Promise.resolve(context));
@@ -234,12 +243,31 @@ describe('per-message procedures beneath tRPC (transport/direct-calls.ts)', () =
     });
 
     it('serves the elements of a batch it can, and passes the others to tRPC one by one, in place', async () => {
-      const { ws, toTrpc, deliver } = await socket(ctx('alice'));
+      const { ws, deliver } = await socket(ctx('alice'));
       const other = { id: 9, method: 'query', params: { path: 'me', input: {} } };
-      deliver([call({ to: 'bob', text: 'hi' }), other, { id: 8, ...subscribe() }]);
+      deliver([call({ to: 'bob', text: 'a' }), other, { id: 8, ...subscribe() }, { ...call({ to: 'bob', text: 'b' }), id: 6 }]);
       await settle();
-      expect(toTrpc).toEqual([JSON.stringify(other)]);
-      expect(ws.sent.map((frame) => (JSON.parse(frame) as RawReply).id)).toEqual([8, 7, 8, 8]);
+      expect(calls).toEqual(['send a', `tRPC ${JSON.stringify(other)}`, 'send b']);
+      expect(ws.sent.map((frame) => (JSON.parse(frame) as RawReply).id)).toEqual([8, 7, 6, 8, 8]);
+    });
+
+    it('stops a subscription from the same batch, and passes a stop it does not know to tRPC', async () => {
+      const { ws, toTrpc, deliver } = await socket(ctx('alice'));
+      deliver([{ id: 8, ...subscribe() }, { id: 8, method: 'subscription.stop' }, { id: 5, method: 'subscription.stop' }]);
+      await settle();
+      expect(toTrpc).toEqual([JSON.stringify({ id: 5, method: 'subscription.stop' })]);
+      expect(ws.sent.map((frame) => (JSON.parse(frame) as RawReply).result?.type)).toEqual(['started', 'stopped']);
+    });
+
+    it('leaves a batch whose elements it cannot write again (nested too deep) to tRPC whole, serving none of it', async () => {
+      const { ws, toTrpc, deliver } = await socket(ctx('alice'));
+      const deep = `{"id":1,"method":"query","params":{"path":"me","input":{}},"pad":${'['.repeat(200_000)}${']'.repeat(200_000)}}`;
+      const frame = `[${JSON.stringify(call({ to: 'bob', text: 'a' }))},${deep}]`;
+      deliver(frame);
+      await settle();
+      expect(calls).toEqual([`tRPC ${frame}`]);
+      expect(toTrpc).toEqual([frame]);
+      expect(ws.sent).toEqual([]);
     });
 
     it('holds frames while the context is created, then serves them in order', async () => {
@@ -251,8 +279,11 @@ describe('per-message procedures beneath tRPC (transport/direct-calls.ts)', () =
           settleContext = (context) => (context === null ? reject(new Error('refused')) : resolve(context));
         });
         const tracked = direct.trackContext(ws as unknown as WebSocket, creating).catch(() => null);
+        const other = { id: 9, method: 'query', params: { path: 'me', input: {} } };
         deliver(call({ to: 'bob', text: 'hi' }));
         deliver('PING'); // keep-alive frames are answered at once, as tRPC does
+        deliver(other);
+        deliver({ ...call({ to: 'bob', text: 'again' }), id: 6 });
         await settle();
         expect(toTrpc, outcome).toEqual(['PING', 'PING']);
         expect(ws.sent, outcome).toEqual([]);
@@ -260,10 +291,11 @@ describe('per-message procedures beneath tRPC (transport/direct-calls.ts)', () =
         await tracked;
         await settle();
         if (outcome === 'created') {
-          expect(toTrpc).toEqual(['PING', 'PING']);
-          expect(ws.sent.map((frame) => (JSON.parse(frame) as RawReply).id)).toEqual([7]);
+          expect(calls).toEqual(['tRPC PING', 'tRPC PING', 'send hi', `tRPC ${JSON.stringify(other)}`, 'send again']);
+          expect(ws.sent.map((frame) => (JSON.parse(frame) as RawReply).id)).toEqual([7, 6]);
         } else {
-          expect(toTrpc).toEqual(['PING', 'PING', JSON.stringify(call({ to: 'bob', text: 'hi' }))]);
+          const sends = [call({ to: 'bob', text: 'hi' }), other, { ...call({ to: 'bob', text: 'again' }), id: 6 }];
+          expect(toTrpc).toEqual(['PING', 'PING', ...sends.map((frame) => JSON.stringify(frame))]);
           expect(ws.sent).toEqual([]);
         }
       }

@@ -71,8 +71,11 @@ const fallbackErrorShape = {
   data: { code: 'INTERNAL_SERVER_ERROR', httpStatus: 500 },
 };
 
-/** Frames of the calls served here contain one of these; any other frame is not read twice. */
-const markers = [Buffer.from('"mutation"'), Buffer.from('"subscription')];
+/**
+ * Frames of the calls served here contain one of these (a frame whose encoder escaped
+ * plain letters has a `\u`); any other frame is not read twice.
+ */
+const markers = [Buffer.from('"mutation"'), Buffer.from('"subscription'), Buffer.from('\\u')];
 const procedureTypes: ReadonlySet<unknown> = new Set(['query', 'mutation', 'subscription']);
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -84,6 +87,10 @@ function isKeepAlive(data: RawData, isBinary: boolean): boolean {
   return !isBinary && Buffer.isBuffer(data) && data.length === 4 && (data.equals(ping) || data.equals(pong));
 }
 const ping = Buffer.from('PING');
+
+function isAbortError(value: unknown): boolean {
+  return value instanceof Error && value.name === 'AbortError';
+}
 const pong = Buffer.from('PONG');
 
 export function createDirectCalls({ router, procedures, onError, onServed }: DirectCallsOptions) {
@@ -135,7 +142,11 @@ export function createDirectCalls({ router, procedures, onError, onServed }: Dir
       onError({ error: getTRPCErrorFromUnknown(cause), path: call.path });
       shape = fallbackErrorShape;
     }
-    send(ws, transformTRPCResponse(config, { id: call.id, jsonrpc: call.jsonrpc, error: shape as never }));
+    try {
+      send(ws, transformTRPCResponse(config, { id: call.id, jsonrpc: call.jsonrpc, error: shape as never }));
+    } catch (cause) {
+      onError({ error: getTRPCErrorFromUnknown(cause), path: call.path });
+    }
   };
 
   async function serveSubscription(
@@ -163,7 +174,7 @@ export function createDirectCalls({ router, procedures, onError, onServed }: Dir
         // As in tRPC: once stopped, a failure is only reported (an AbortError not even
         // that), and the client gets 'stopped'.
         if (!controller.signal.aborted) sendError(ws, call, 'subscription', ctx, error);
-        else if (!(cause instanceof Error && cause.name === 'AbortError')) onError({ error, path: call.path });
+        else if (!isAbortError(cause) && !isAbortError(error.cause)) onError({ error, path: call.path });
         controller.abort();
       }
       send(ws, { id, jsonrpc, result: { type: 'stopped' } });
@@ -172,53 +183,64 @@ export function createDirectCalls({ router, procedures, onError, onServed }: Dir
     }
   }
 
-  /** Serves `call` if it is one this path serves; false leaves it to tRPC. */
-  function serve(ws: WebSocket, state: SocketState, ctx: Context, userId: string, call: Call): boolean {
-    const { id, method, path } = call;
-    if (id === null) return false;
+  /**
+   * What serving `call` here takes, checked but not started; null leaves it to tRPC.
+   * A stop always runs here: it stops the subscription wherever it is served.
+   */
+  function prepare(ws: WebSocket, state: SocketState, ctx: Context, userId: string, call: Call, toTrpc: Listener) {
+    const { id, method, path, jsonrpc } = call;
+    if (id === null) return null;
     if (method === 'subscription.stop') {
-      const subscription = state.subscriptions.get(id);
-      if (subscription === undefined) return false;
-      subscription.abort();
-      onServed(method);
-      return true;
+      return () => {
+        const subscription = state.subscriptions.get(id);
+        // Not one of this path's: tRPC reads nothing of a stop but these three.
+        if (subscription === undefined) return toTrpc(Buffer.from(JSON.stringify({ id, jsonrpc, method })), false);
+        subscription.abort();
+        onServed(method);
+      };
     }
 
     if (method === 'subscription') {
-      if (path !== 'onMessage') return false;
+      if (path !== 'onMessage') return null;
       // As tRPC's adapter does: a reconnecting client's lastEventId joins the input.
       const { lastEventId } = call;
       let input = call.input;
       if (lastEventId !== undefined) input = isObject(input) ? { ...input, lastEventId } : (input ?? { lastEventId });
       const parsed = procedures.onMessage.input.safeParse(input);
-      if (!parsed.success) return false;
-      onServed(path);
-      if (state.subscriptions.has(id)) {
-        sendError(ws, call, method, ctx, new TRPCError({ code: 'BAD_REQUEST', message: `Duplicate id ${id}` }));
-        return true;
-      }
-      serveSubscription(ws, state, { ...ctx, userId }, { ...call, id, input }, parsed.data).catch((cause: unknown) =>
-        onError({ error: getTRPCErrorFromUnknown(cause), path }),
-      );
-      return true;
+      if (!parsed.success) return null;
+      return () => {
+        onServed(path);
+        if (state.subscriptions.has(id)) {
+          sendError(ws, call, method, ctx, new TRPCError({ code: 'BAD_REQUEST', message: `Duplicate id ${id}` }));
+          return;
+        }
+        serveSubscription(ws, state, { ...ctx, userId }, { ...call, id, input }, parsed.data).catch((cause: unknown) =>
+          onError({ error: getTRPCErrorFromUnknown(cause), path }),
+        );
+      };
     }
 
-    if (method !== 'mutation' || call.lastEventId !== undefined) return false;
+    if (method !== 'mutation' || call.lastEventId !== undefined) return null;
     const mutation = Object.hasOwn(mutations, path) ? mutations[path] : undefined;
-    if (mutation === undefined) return false;
+    if (mutation === undefined) return null;
     const parsed = mutation.input.safeParse(call.input);
-    if (!parsed.success) return false;
-    onServed(path);
-    const fail = (cause: unknown) =>
-      sendError(ws, call, method, ctx, domainTrpcError(cause) ?? getTRPCErrorFromUnknown(cause));
-    try {
-      mutation.run(userId, parsed.data).then((result) => {
-        send(ws, { id, jsonrpc: call.jsonrpc, result: { type: 'data', data: config.transformer.output.serialize(result) } });
-      }, fail);
-    } catch (cause) {
-      fail(cause);
-    }
-    return true;
+    if (!parsed.success) return null;
+    return () => {
+      onServed(path);
+      const fail = (cause: unknown) =>
+        sendError(ws, call, method, ctx, domainTrpcError(cause) ?? getTRPCErrorFromUnknown(cause));
+      let running: Promise<unknown>;
+      try {
+        running = mutation.run(userId, parsed.data);
+      } catch (cause) {
+        running = Promise.reject(cause);
+      }
+      running
+        .then((result) => {
+          send(ws, { id, jsonrpc, result: { type: 'data', data: config.transformer.output.serialize(result) } });
+        })
+        .catch(fail);
+    };
   }
 
   /**
@@ -229,22 +251,35 @@ export function createDirectCalls({ router, procedures, onError, onServed }: Dir
     const ctx = state.ctx;
     const userId = ctx?.userId ?? null;
     if (ctx === null || userId === null || isBinary || !Buffer.isBuffer(data)) return false;
-    if (data.indexOf(markers[0]!) === -1 && data.indexOf(markers[1]!) === -1) return false;
+    if (!markers.some((marker) => data.includes(marker))) return false;
     let frame: unknown;
     try {
       frame = JSON.parse(data.toString('utf8'));
     } catch {
       return false;
     }
-    if (!Array.isArray(frame)) {
-      const call = parseCall(frame);
-      return call !== null && serve(ws, state, ctx, userId, call);
-    }
-    const calls = frame.map(parseCall);
+    const calls = (Array.isArray(frame) ? frame : [frame]).map(parseCall);
     if (calls.length === 0 || calls.includes(null)) return false;
+    const steps: Array<() => void> = [];
     for (const call of calls as Call[]) {
-      if (!serve(ws, state, ctx, userId, call)) toTrpc(Buffer.from(JSON.stringify(call.raw)), false);
+      const step = prepare(ws, state, ctx, userId, call, toTrpc);
+      if (step !== null) {
+        steps.push(step);
+      } else if (!Array.isArray(frame)) {
+        return false;
+      } else {
+        // Written out before anything runs: an element too deeply nested to write again
+        // sends the whole frame to tRPC, as if none of it were served here.
+        let element: Buffer;
+        try {
+          element = Buffer.from(JSON.stringify(call.raw));
+        } catch {
+          return false;
+        }
+        steps.push(() => toTrpc(element, false));
+      }
     }
+    for (const step of steps) step();
     return true;
   }
 
