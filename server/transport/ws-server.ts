@@ -3,7 +3,8 @@
  * tRPC over WebSocket (`applyWSSHandler`) on a `ws` server that shares the HTTP port,
  * with the limits the adapter leaves to us: origin policy, connection caps per address
  * and per user, a deadline for `connectionParams`, frame size, slow consumers, dead
- * peers, and closing sockets whose token expires.
+ * peers, and closing sockets whose token expires. The per-message calls are served
+ * beneath tRPC, with the same frames (direct-calls.ts; PARLEY_DIRECT_CALLS=off turns it off).
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
