@@ -81,10 +81,13 @@ async function script(t: TestServer) {
   await until('three messages live', () => framesOf(bob, 1).length === 4);
   await step(bob, [{ id: 2, ...subscribe({}, '1') }], [2, 3]);
   await step(bob, { id: 1, ...subscribe() }, [1, 5]);
+  await step(bob, { id: 1, ...subscribe({ lastEventId: 'x' }) }, [1, 6]);
+  await step(bob, { id: 1, method: 'subscription', params: { path: 'nope', input: {} } }, [1, 7]);
   await step(bob, { id: 9, ...subscribe({ lastEventId: 'x' }) }, [9, 1]);
   await step(bob, { id: 10, ...subscribe() }, [10, 3]);
-  await step(bob, stop(1), [1, 6]);
+  await step(bob, stop(1), [1, 8]);
   await step(bob, [stop(2)], [2, 4]);
+  await step(bob, [{ id: 11, ...subscribe() }, stop(11)], [11, 1]);
   const anonymous = await openRaw(t.url, { token: undefined });
   await step(anonymous, { id: 1, ...send({ to: 'bob', text: 'hi' }) }, [1, 1]);
   await Promise.all([alice.close(), bob.close(), anonymous.close()]);
@@ -101,10 +104,12 @@ describe('per-message procedures beneath tRPC (transport/direct-calls.ts)', () =
 
     const kinds = (frames: Record<string, RawReply[]>, id: unknown) =>
       frames[String(id)]?.map((f) => f.result?.type ?? f.error?.json?.data?.code);
-    expect(kinds(got.bob, 1)).toEqual(['started', 'data', 'data', 'data', 'BAD_REQUEST', 'stopped']);
+    expect(kinds(got.bob, 1)).toEqual(['started', 'data', 'data', 'data', 'BAD_REQUEST', 'BAD_REQUEST', 'BAD_REQUEST', 'stopped']);
+    expect(got.bob['1']?.slice(4, 7).map((f) => f.error?.json?.message)).toEqual(Array(3).fill('Duplicate id 1'));
     expect(kinds(got.bob, 2)).toEqual(['started', 'data', 'data', 'stopped']);
     expect(kinds(got.bob, 9)).toEqual(['BAD_REQUEST']);
     expect(kinds(got.bob, 10)).toEqual(['started', 'TOO_MANY_REQUESTS', 'stopped']);
+    expect(kinds(got.bob, 11)).toEqual(['stopped']);
     const aliceKinds = [1, 2, 3, 4, 'x', 5, 6, 7].map((id) => kinds(got.alice, id));
     expect(aliceKinds).toEqual([['data'], ['data'], ['data'], ['BAD_REQUEST'], ['data'], ['NOT_FOUND'], ['CONFLICT'], ['data']]);
     expect(kinds(got.anonymous, 1)).toEqual(['UNAUTHORIZED']);
@@ -113,8 +118,8 @@ describe('per-message procedures beneath tRPC (transport/direct-calls.ts)', () =
     const served = (t: TestServer, procedure: string) => metric(t.url, 'parley_direct_calls_total', { procedure });
     expect(await served(direct, 'sendToUser')).toBe(5);
     expect(await served(direct, 'ack')).toBe(2);
-    expect(await served(direct, 'onMessage')).toBe(4);
-    expect(await served(direct, 'subscription.stop')).toBe(2);
+    expect(await served(direct, 'onMessage')).toBe(7);
+    expect(await served(direct, 'subscription.stop')).toBe(3);
     expect(await served(viaTrpc, 'sendToUser')).toBe(0);
   });
 
@@ -256,7 +261,7 @@ describe('per-message procedures beneath tRPC (transport/direct-calls.ts)', () =
       deliver([{ id: 8, ...subscribe() }, { id: 8, method: 'subscription.stop' }, { id: 5, method: 'subscription.stop' }]);
       await settle();
       expect(toTrpc).toEqual([JSON.stringify({ id: 5, method: 'subscription.stop' })]);
-      expect(ws.sent.map((frame) => (JSON.parse(frame) as RawReply).result?.type)).toEqual(['started', 'stopped']);
+      expect(ws.sent.map((frame) => (JSON.parse(frame) as RawReply).result?.type)).toEqual(['stopped']);
     });
 
     it('leaves a batch whose elements it cannot write again (nested too deep) to tRPC whole, serving none of it', async () => {

@@ -160,8 +160,15 @@ export function createDirectCalls({ router, procedures, onError, onServed }: Dir
     const controller = new AbortController();
     state.subscriptions.set(id, controller);
     try {
+      // tRPC starts a subscription only after awaiting the context, so a stop that came
+      // in the same read (or batch) wins and the client gets 'stopped' alone.
+      await null;
       // tRPC answers nothing for a subscription whose socket closed before it started.
       if (ws.readyState !== ws.OPEN) return;
+      if (controller.signal.aborted) {
+        send(ws, { id, jsonrpc, result: { type: 'stopped' } });
+        return;
+      }
       send(ws, { id, jsonrpc, result: { type: 'started' } });
       try {
         for await (const [eventId, message] of procedures.onMessage.run(ctx, input as never, controller.signal)) {
@@ -201,6 +208,13 @@ export function createDirectCalls({ router, procedures, onError, onServed }: Dir
     }
 
     if (method === 'subscription') {
+      const refuseDuplicate = () => {
+        // Counted as onMessage whatever the path: a label never takes a client's string.
+        onServed('onMessage');
+        sendError(ws, call, method, ctx, new TRPCError({ code: 'BAD_REQUEST', message: `Duplicate id ${id}` }));
+      };
+      // tRPC refuses a duplicate id before it looks at the path or the input.
+      if (state.subscriptions.has(id)) return refuseDuplicate;
       if (path !== 'onMessage') return null;
       // As tRPC's adapter does: a reconnecting client's lastEventId joins the input.
       const { lastEventId } = call;
@@ -209,11 +223,8 @@ export function createDirectCalls({ router, procedures, onError, onServed }: Dir
       const parsed = procedures.onMessage.input.safeParse(input);
       if (!parsed.success) return null;
       return () => {
+        if (state.subscriptions.has(id)) return refuseDuplicate();
         onServed(path);
-        if (state.subscriptions.has(id)) {
-          sendError(ws, call, method, ctx, new TRPCError({ code: 'BAD_REQUEST', message: `Duplicate id ${id}` }));
-          return;
-        }
         serveSubscription(ws, state, { ...ctx, userId }, { ...call, id, input }, parsed.data).catch((cause: unknown) =>
           onError({ error: getTRPCErrorFromUnknown(cause), path }),
         );
