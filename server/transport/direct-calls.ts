@@ -82,16 +82,17 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+const ping = Buffer.from('PING');
+const pong = Buffer.from('PONG');
+
 /** Keep-alive frames, which tRPC answers at once even before the context exists. */
 function isKeepAlive(data: RawData, isBinary: boolean): boolean {
   return !isBinary && Buffer.isBuffer(data) && data.length === 4 && (data.equals(ping) || data.equals(pong));
 }
-const ping = Buffer.from('PING');
 
 function isAbortError(value: unknown): boolean {
   return value instanceof Error && value.name === 'AbortError';
 }
-const pong = Buffer.from('PONG');
 
 export function createDirectCalls({ router, procedures, onError, onServed }: DirectCallsOptions) {
   const config = router._def._config;
