@@ -263,22 +263,28 @@ export function createDirectCalls({ router, procedures, onError, onServed }: Dir
     const ctx = state.ctx;
     const userId = ctx?.userId ?? null;
     if (ctx === null || userId === null || isBinary || !Buffer.isBuffer(data)) return false;
-    if (!markers.some((marker) => data.includes(marker))) return false;
+    if (!data.includes(markers[0]!) && !data.includes(markers[1]!) && !data.includes(markers[2]!)) return false;
     let frame: unknown;
     try {
       frame = JSON.parse(data.toString('utf8'));
     } catch {
       return false;
     }
-    const calls = (Array.isArray(frame) ? frame : [frame]).map(parseCall);
+    if (!Array.isArray(frame)) {
+      // The common case, one call per frame: no batch bookkeeping.
+      const call = parseCall(frame);
+      const step = call === null ? null : prepare(ws, state, ctx, userId, call, toTrpc);
+      if (step === null) return false;
+      step();
+      return true;
+    }
+    const calls = frame.map(parseCall);
     if (calls.length === 0 || calls.includes(null)) return false;
     const steps: Array<() => void> = [];
     for (const call of calls as Call[]) {
       const step = prepare(ws, state, ctx, userId, call, toTrpc);
       if (step !== null) {
         steps.push(step);
-      } else if (!Array.isArray(frame)) {
-        return false;
       } else {
         // Written out before anything runs: an element too deeply nested to write again
         // sends the whole frame to tRPC, as if none of it were served here.
