@@ -61,9 +61,17 @@ export class PostgresStore implements Store {
       await migrator.end();
     }
     const pool = new pg.Pool(config);
-    // An idle connection that breaks (database restart) is dropped by the pool; without a
-    // listener the 'error' event would crash the process.
-    pool.on('error', (err) => options.log.warn({ err }, 'idle PostgreSQL connection failed'));
+    // A connection that breaks (a database restart or failover, a cut network) emits
+    // 'error' on its client, and an unheard 'error' event crashes the process. The pool
+    // listens only while a client is idle, and pool.query only during its query, so a
+    // client handed out can emit one unheard (in a transaction between two statements,
+    // or before its new holder has run). Every client is heard from birth: the pool then
+    // discards it (it is no longer queryable), and the call on it fails as unavailable.
+    pool.on('connect', (client) => {
+      client.on('error', (err) => options.log.warn({ err }, 'PostgreSQL connection failed'));
+    });
+    // The pool re-emits an idle client's error after discarding it: already logged.
+    pool.on('error', () => {});
     return new PostgresStore(pool);
   }
 
