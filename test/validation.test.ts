@@ -6,6 +6,11 @@ describe('input validation', () => {
     ['empty text', { to: 'bob', text: '' }],
     ['whitespace-only text', { to: 'bob', text: '  \n ' }],
     ['text over PARLEY_MAX_TEXT', { to: 'bob', text: 'x'.repeat(101) }],
+    ['text of zero-width characters only', { to: 'bob', text: '\u200B\u200D \uFEFF\u2060' }],
+    // Stored, these would come back other than acknowledged (SQLite: U+FFFD) or fail (PostgreSQL: NUL).
+    ['text with a lone high surrogate', { to: 'bob', text: 'x\uD800y' }],
+    ['text with a lone low surrogate', { to: 'bob', text: 'x\uDC00' }],
+    ['text with a NUL character', { to: 'bob', text: 'a\u0000b' }],
     ['a recipient id with a space', { to: 'bo b', text: 'hi' }],
     ['a recipient id starting with a dot', { to: '.bob', text: 'hi' }],
     ['a recipient id of 65 characters', { to: 'b'.repeat(65), text: 'hi' }],
@@ -34,6 +39,30 @@ describe('input validation', () => {
     const alice = await t.client('alice');
     await t.client('bob');
     await expect(alice.sendToUser.mutate({ to: 'bob', text: 'x'.repeat(100) })).resolves.toMatchObject({ seq: 1 });
+  });
+
+  it('counts PARLEY_MAX_TEXT in characters: 100 emoji (200 UTF-16 units) fit, 101 do not', async () => {
+    await using t = await startServer({ maxTextLength: 100 });
+    const alice = await t.client('alice');
+    await t.client('bob');
+    await expect(alice.sendToUser.mutate({ to: 'bob', text: '😀'.repeat(100) })).resolves.toMatchObject({ seq: 1 });
+    await expect(alice.sendToUser.mutate({ to: 'bob', text: '😀'.repeat(101) })).rejects.toMatchObject({
+      data: { code: 'BAD_REQUEST' },
+    });
+  });
+
+  it('stores astral characters, combining marks and text around zero-width joiners exactly as acknowledged', async () => {
+    await using t = await startServer();
+    const alice = await t.client('alice');
+    const bob = await t.http('bob');
+    await bob.me.query();
+    const text = '👩\u200D👩\u200D👧 e\u0301 \u{10FFFF}';
+    const sent = await alice.sendToUser.mutate({ to: 'bob', text, clientMsgId: 'exact-1' });
+    expect(sent.text).toBe(text);
+    const { items } = await bob.history.query({ with: 'alice' });
+    expect(items.map((m) => m.text)).toEqual([text]);
+    // A retry finds the same message, not a CONFLICT.
+    await expect(alice.sendToUser.mutate({ to: 'bob', text, clientMsgId: 'exact-1' })).resolves.toMatchObject({ id: sent.id });
   });
 
   it('answers a message to an unknown recipient with NOT_FOUND and stores nothing', async () => {

@@ -17,16 +17,42 @@ const decimalId = z.string().regex(/^\d{1,15}$/, 'must be a decimal number');
 
 export const historyMaxLimit = 200;
 
+/** A lone surrogate: half of a UTF-16 pair, with no character of its own. */
+const loneSurrogate = /\p{Surrogate}/u;
+/** Anything that shows: not white space (Unicode's, with the BOM), not a zero-width character. */
+const visible = /[^\s\u200B-\u200D\u2060-\u2064\u180E]/u;
+
+/** Characters (code points), not UTF-16 units: an emoji counts once. */
+function codePoints(text: string): number {
+  let count = 0;
+  for (let i = 0; i < text.length; i++, count++) {
+    const unit = text.charCodeAt(i);
+    if (unit >= 0xd800 && unit <= 0xdbff) i++;
+  }
+  return count;
+}
+
+/**
+ * Message text: stored exactly as sent on every store, so only what every store keeps
+ * losslessly is accepted (SQLite turns a lone surrogate into U+FFFD, PostgreSQL refuses
+ * NUL), and only what shows (a text of spaces or zero-width characters is empty).
+ */
+export function messageText(maxLength: number) {
+  return z
+    .string()
+    .refine((text) => text.length <= maxLength || codePoints(text) <= maxLength, `must be at most ${maxLength} characters`)
+    .refine((text) => !text.includes('\0'), 'must not contain the NUL character (U+0000)')
+    .refine((text) => !loneSurrogate.test(text), 'must be well-formed Unicode (it has half of a surrogate pair)')
+    .refine((text) => visible.test(text), 'must not be empty (it has only spaces or invisible characters)');
+}
+
 export function createSchemas(maxTextLength: number) {
   return {
     credentials: z.object({ userId, password }).strict(),
     sendToUser: z
       .object({
         to: userId,
-        text: z
-          .string()
-          .max(maxTextLength, `must be at most ${maxTextLength} characters`)
-          .regex(/\S/, 'must not be empty'),
+        text: messageText(maxTextLength),
         clientMsgId: z.string().min(1).max(128).optional(),
       })
       .strict(),
