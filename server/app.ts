@@ -27,6 +27,7 @@ import { packageRoot } from './package-root.js';
 import { countingFailures, createMetrics, routerMetrics } from './observability/metrics.js';
 import { TokenBuckets } from './limits/token-buckets.js';
 import { InFlight } from './lifecycle/in-flight.js';
+import { createDataDir, lockDataDir } from './data-dir.js';
 
 /** Where `npm run build` puts the demo page: `demo-dist/` at the package root. */
 const demoDir = join(packageRoot(import.meta.url), 'demo-dist');
@@ -53,11 +54,18 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   const log = options.log ?? createLogger(config.logLevel);
   const dataDir = resolve(config.dataDir);
   const metrics = createMetrics();
-  const storeImpl =
-    options.store ??
-    (config.databaseUrl
-      ? await PostgresStore.open(config.databaseUrl, { log })
-      : new SqliteStore(join(dataDir, 'parley.db')));
+  const embedded = options.store === undefined && config.databaseUrl === undefined;
+  // The embedded store's file is this process's alone (see data-dir-lock.ts).
+  const unlockDataDir = embedded ? lockDataDir(createDataDir(dataDir)) : () => {};
+  let storeImpl: Store;
+  try {
+    storeImpl =
+      options.store ??
+      (config.databaseUrl ? await PostgresStore.open(config.databaseUrl, { log }) : new SqliteStore(join(dataDir, 'parley.db'), log));
+  } catch (error) {
+    unlockDataDir();
+    throw error;
+  }
   const busImpl =
     options.bus ??
     (config.redisUrl ? new RedisBus({ url: config.redisUrl, prefix: config.redisPrefix, log }) : new MemoryBus());
@@ -122,6 +130,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
         await httpClosed;
         await bus.close();
         await storeImpl.close();
+        unlockDataDir();
         log.info('parley stopped');
       })();
       return closing;

@@ -5,12 +5,15 @@ import { join } from 'node:path';
 import { SqliteStore } from '../server/store/sqlite-store.js';
 import { describeStoreContract } from './contracts/store.contract.js';
 import { tempDir } from './helpers/server.js';
+import { createLogger } from '../server/log.js';
+
+const log = createLogger('silent');
 
 describeStoreContract('SqliteStore', async () => {
   const dir = tempDir('parley-store-');
   const file = join(dir, 'parley.db');
-  const store = new SqliteStore(file);
-  const second = new SqliteStore(file);
+  const store = new SqliteStore(file, log);
+  const second = new SqliteStore(file, log);
   return {
     store,
     second,
@@ -27,7 +30,7 @@ describe('SqliteStore writer thread', () => {
     const dir = tempDir('parley-store-');
     const file = join(dir, 'parley.db');
     try {
-      const store = new SqliteStore(file);
+      const store = new SqliteStore(file, log);
       await store.ensureUser('alice');
       await store.ensureUser('bob');
       // Not awaited: close must wait for them.
@@ -39,7 +42,7 @@ describe('SqliteStore writer thread', () => {
       expect((await Promise.all(sends)).map((r) => r.message.seq)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
       await expect(store.append({ from: 'alice', to: 'bob', text: 'late', clientMsgId: null })).rejects.toBeInstanceOf(StoreUnavailableError);
 
-      const reopened = new SqliteStore(file);
+      const reopened = new SqliteStore(file, log);
       expect((await reopened.readStream('bob', 0, 100)).map((m) => m.text)).toEqual(Array.from({ length: 50 }, (_, i) => `m${i}`));
       await reopened.close();
     } finally {

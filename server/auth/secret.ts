@@ -4,7 +4,8 @@
  * in the data dir (mode 0600) so tokens survive a restart.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { createDataDir } from '../data-dir.js';
 import { join } from 'node:path';
 
 export const secretFileName = 'jwt-secret';
@@ -12,7 +13,7 @@ export const secretFileName = 'jwt-secret';
 export function loadOrCreateSecret(dataDir: string, configured: string | undefined): Uint8Array {
   if (configured !== undefined) return new TextEncoder().encode(configured);
   const file = join(dataDir, secretFileName);
-  mkdirSync(dataDir, { recursive: true });
+  createDataDir(dataDir);
   try {
     writeFileSync(file, randomBytes(48).toString('base64url'), { flag: 'wx', mode: 0o600 });
   } catch (error) {

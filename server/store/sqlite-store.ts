@@ -10,7 +10,8 @@
  * all of them, and each resolves only after its batch has committed.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
+import { createDataDir } from '../data-dir.js';
 import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { AppendResult, Store, UserRecord } from './store.js';
@@ -19,6 +20,18 @@ import type { Conversation, Message, NewMessage } from '../messages/message.js';
 import { StoreUnavailableError, UnknownRecipientError } from '../messages/errors.js';
 import { sqliteMigrations } from './sqlite-migrations.js';
 import type { Outcome, Reply, Request, Write } from './sqlite-writer.js';
+import type { Logger } from '../log.js';
+
+/**
+ * SQLite result codes that say the file cannot be written now (disk full, I/O error,
+ * locked by another process, read-only): the writes are retryable, not bugs.
+ * better-sqlite3 reports extended codes (`SQLITE_IOERR_WRITE`), hence the prefixes.
+ */
+const unavailableCodes = ['SQLITE_FULL', 'SQLITE_IOERR', 'SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_READONLY', 'SQLITE_CANTOPEN', 'SQLITE_PROTOCOL'];
+
+function isUnavailable(code: string | null): boolean {
+  return code !== null && unavailableCodes.some((prefix) => code === prefix || code.startsWith(`${prefix}_`));
+}
 
 function migrate(db: Database.Database): void {
   const current = db.pragma('user_version', { simple: true }) as number;
@@ -58,9 +71,18 @@ export class SqliteStore implements Store {
   /** Called once no write is queued or committing (close waits for it). */
   #onIdle: (() => void) | null = null;
   #closing: Promise<void> | null = null;
+  readonly #log: Logger;
+  /**
+   * Why the last batch failed, while writes fail for a reason that is not a bug (disk
+   * full); null once one commits again. Readiness reports it, and it is logged once.
+   */
+  #writesFailing: Error | null = null;
 
-  constructor(file: string) {
-    mkdirSync(dirname(file), { recursive: true });
+  constructor(file: string, log: Logger) {
+    this.#log = log;
+    createDataDir(dirname(file));
+    // SQLite gives its -wal and -shm files the database file's mode.
+    closeSync(openSync(file, 'a', 0o600));
     const db = new Database(file);
     this.#db = db;
     db.pragma('journal_mode = WAL');
@@ -146,9 +168,22 @@ export class SqliteStore implements Store {
     if (this.#committing === null) this.#onIdle?.();
     if (!reply.ok) {
       // Nothing of the batch is stored.
-      const error = Object.assign(new Error(reply.message), { code: reply.code });
-      for (const p of batch) p.reject(error);
+      const cause = Object.assign(new Error(reply.message), { code: reply.code });
+      if (!isUnavailable(reply.code)) {
+        for (const p of batch) p.reject(cause);
+        return;
+      }
+      // One line per outage, not one per failed write.
+      if (this.#writesFailing === null) {
+        this.#log.error({ err: cause }, 'SQLite writes are failing; writes answer SERVICE_UNAVAILABLE until one commits again');
+      }
+      this.#writesFailing = cause;
+      for (const p of batch) p.reject(new StoreUnavailableError({ cause }));
       return;
+    }
+    if (this.#writesFailing !== null) {
+      this.#writesFailing = null;
+      this.#log.info('SQLite writes commit again');
     }
     reply.outcomes.forEach((outcome, i) => {
       const p = batch[i]!;
@@ -225,6 +260,8 @@ export class SqliteStore implements Store {
   async ping(): Promise<void> {
     if (this.#writerFailure) throw new StoreUnavailableError({ cause: this.#writerFailure });
     this.#stmts.ping.get();
+    // While writes fail, ready means a write commits again: try one that changes nothing.
+    if (this.#writesFailing !== null) await this.#write({ op: 'probe' });
   }
 
   close(): Promise<void> {

@@ -17,10 +17,11 @@ import { parentPort, workerData } from 'node:worker_threads';
 /**
  * @typedef {{ op: 'append', from: string, to: string, text: string, clientMsgId: string | null, sentAt: number }
  *   | { op: 'ack', userId: string, upTo: number }
- *   | { op: 'createUser', userId: string, passwordHash: string | null, createdAt: number }} Write
+ *   | { op: 'createUser', userId: string, passwordHash: string | null, createdAt: number }
+ *   | { op: 'probe' }} Write
  *
  * The outcome of one write: an append's stored row and whether it was created now, the
- * new acknowledged seq, whether the user was created; or the recipient was unknown.
+ * new acknowledged seq, whether the user was created (or the probe wrote); or the recipient was unknown.
  * @typedef {{ row: import('./message-row.js').MessageRow, created: boolean } | number | boolean | { unknownRecipient: string }} Outcome
  *
  * @typedef {{ type: 'batch', writes: Write[] } | { type: 'close' }} Request
@@ -48,6 +49,13 @@ function prepare(db, columns) {
     `INSERT INTO messages (recipient, seq, sender, text, client_msg_id, sent_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
   );
   const ack = db.prepare('UPDATE users SET acked_seq = MAX(acked_seq, MIN(?, head_seq)) WHERE id = ? RETURNING acked_seq');
+  // A row no user id can name (they start with a letter or digit), written and removed in
+  // one transaction: it needs room in the journal as the largest real write does (64 KiB,
+  // the default frame limit), and leaves nothing behind.
+  const probeInsert = db.prepare(
+    "INSERT INTO users (id, password_hash, created_at) VALUES ('-probe', hex(zeroblob(32768)), 0)",
+  );
+  const probeDelete = db.prepare("DELETE FROM users WHERE id = '-probe'");
 
   /** @param {Write} w @returns {Outcome} */
   function run(w) {
@@ -56,6 +64,10 @@ function prepare(db, columns) {
       return row?.acked_seq ?? 0;
     }
     if (w.op === 'createUser') return insertUser.run(w.userId, w.passwordHash, w.createdAt).changes === 1;
+    if (w.op === 'probe') {
+      probeInsert.run();
+      return probeDelete.run().changes === 1;
+    }
     if (w.clientMsgId !== null) {
       const existing = /** @type {import('./message-row.js').MessageRow | undefined} */ (
         findByClientMsgId.get(w.from, w.clientMsgId)
