@@ -13,6 +13,7 @@ import {
   UserExistsError,
 } from '../messages/errors.js';
 import { RateLimitedError } from '../limits/rate-limited-error.js';
+import { isUnexpected, unexpectedMessage } from './unexpected-errors.js';
 
 /**
  * Kept a plain interface so the SDK's bundled types carry no server internals.
@@ -40,6 +41,7 @@ const t = initTRPC.context<Context>().create({
   sse: { enabled: false },
   errorFormatter: ({ shape, error }) => ({
     ...shape,
+    message: isUnexpected(error) ? unexpectedMessage(error) : shape.message,
     data: {
       ...shape.data,
       // When a rate-limited request may be sent again.

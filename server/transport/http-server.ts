@@ -8,6 +8,7 @@ import type { Duplex } from 'node:stream';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import type { AnyRouter } from '@trpc/server';
 import type { Logger } from '../log.js';
+import { logProcedureError } from './procedure-errors.js';
 
 export const trpcPath = '/trpc';
 
@@ -34,9 +35,7 @@ export function createParleyHttpServer(options: HttpServerOptions) {
     router: options.router,
     createContext: options.createContext,
     basePath: `${trpcPath}/`,
-    onError: ({ error, path }) => {
-      if (error.code === 'INTERNAL_SERVER_ERROR') options.log.error({ err: error.cause ?? error, path }, 'procedure failed');
-    },
+    onError: (info) => logProcedureError(options.log, info),
   });
 
   let requests = 0;

@@ -17,6 +17,7 @@ import type { Context } from '../router/trpc.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../observability/metrics.js';
 import { closeCodes } from './close-codes.js';
+import { logProcedureError } from './procedure-errors.js';
 import { clientIp, contextFromToken } from './context.js';
 import { ConnectionCounter } from './connection-counter.js';
 import { closeAsSlowConsumer, corkPerTurn } from './cork-per-turn.js';
@@ -111,13 +112,7 @@ export function createParleyWsServer({ router, procedures, accounts, config, met
     return { ...base, userId, authError: null };
   };
 
-  const onError = ({ error, path }: { error: TRPCError; path: string | undefined }) => {
-    if (error.code !== 'INTERNAL_SERVER_ERROR') return;
-    // Without a path it is the socket's own error (an oversize or malformed frame):
-    // the client's doing, and `ws` closes that socket.
-    if (path === undefined) log.debug({ err: error.cause ?? error }, 'websocket error');
-    else log.error({ err: error.cause ?? error, path }, 'procedure failed');
-  };
+  const onError = (info: { error: TRPCError; path: string | undefined }) => logProcedureError(log, info);
   // One labelled child per procedure: looking the labels up on every call would cost
   // more than the rest of the count.
   const servedCounts = new Map<string, { inc(): void }>();

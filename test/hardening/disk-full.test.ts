@@ -7,12 +7,11 @@
 import { execFileSync } from 'node:child_process';
 import { rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { pino } from 'pino';
 import { createServer, defaultConfig, type ParleyServer } from '../../server/index.js';
 import { signToken, tempDir, testSecret } from '../helpers/server.js';
 import { serviceAvailable } from '../helpers/services.js';
+import { recordingLogger } from '../helpers/recording-log.js';
 
 const mountable = await serviceAvailable('a tmpfs mount (needs root)', async () => {
   const dir = tempDir('parley-tmpfs-probe-');
@@ -37,18 +36,6 @@ function mountTmpfs(bytes: number): string {
     rmSync(dir, { recursive: true, force: true });
   });
   return dir;
-}
-
-/** A pino logger whose lines the test can read. */
-function recordingLogger() {
-  const lines: { level: number; msg: string }[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line) as { level: number; msg: string });
-      done();
-    },
-  });
-  return { log: pino({ level: 'info' }, stream), lines };
 }
 
 async function send(server: ParleyServer, token: string, input: { to: string; text: string; clientMsgId: string }) {
