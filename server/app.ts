@@ -75,6 +75,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     maxSubscriptionsPerConnection: config.maxSubscriptionsPerConnection,
     sendLimiter: limiter(config.sendRateLimit),
     loginLimiter: limiter(config.loginRateLimit),
+    queryLimiter: limiter(config.queryRateLimit),
     inFlight,
     metrics: routerMetrics(metrics),
   };
@@ -85,6 +86,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   const http = createParleyHttpServer({
     router,
     createContext: createHttpContextFactory(accounts),
+    maxBatch: config.maxBatch,
     checkReady: async () => {
       await store.ping();
       await bus.ping();

@@ -14,6 +14,8 @@ export const trpcPath = '/trpc';
 export interface HttpServerOptions {
   router: AnyRouter;
   createContext: Parameters<typeof createHTTPHandler>[0]['createContext'];
+  /** Most calls in one `?batch=1` request; tRPC refuses a larger one whole (400 BAD_REQUEST). */
+  maxBatch: number;
   /** Resolves when the store and bus can serve; rejects with the reason otherwise. */
   checkReady: () => Promise<void>;
   serveStatic: ((req: IncomingMessage, res: ServerResponse, pathname: string) => boolean) | null;
@@ -34,6 +36,7 @@ export function createParleyHttpServer(options: HttpServerOptions) {
     router: options.router,
     createContext: options.createContext,
     basePath: `${trpcPath}/`,
+    maxBatchSize: options.maxBatch,
     onError: ({ error, path }) => {
       if (error.code === 'INTERNAL_SERVER_ERROR') options.log.error({ err: error.cause ?? error, path }, 'procedure failed');
     },
