@@ -25,6 +25,17 @@ export interface BatchLimitOptions {
 
 const openBracket = '['.charCodeAt(0);
 const queryMethod = Buffer.from('"query"');
+/** A frame that escapes plain letters could spell "query" without the bytes above. */
+const escape = Buffer.from('\\u');
+/** What JSON.parse skips before a value. */
+const jsonWhitespace: ReadonlySet<number> = new Set([0x20, 0x09, 0x0a, 0x0d]);
+
+function startsWithArray(data: Buffer): boolean {
+  for (const byte of data) {
+    if (!jsonWhitespace.has(byte)) return byte === openBracket;
+  }
+  return false;
+}
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -49,7 +60,8 @@ export function createBatchLimit({ router, maxQueries, onError }: BatchLimitOpti
   function oversizeBatch(data: RawData, isBinary: boolean): unknown[] | null {
     if (isBinary || !Buffer.isBuffer(data)) return null;
     // Cheap first: a single call, or too few "query" strings to be over the limit.
-    if (data[0] !== openBracket || !occursMoreThan(data, queryMethod, maxQueries)) return null;
+    if (!startsWithArray(data)) return null;
+    if (!occursMoreThan(data, queryMethod, maxQueries) && !data.includes(escape)) return null;
     let frame: unknown;
     try {
       frame = JSON.parse(data.toString('utf8'));

@@ -84,6 +84,12 @@ describe('one request cannot stall the event loop for everyone', () => {
         });
       }
       expect(await bob.conversations.query()).toEqual([]);
+      // Spelled otherwise, as JSON allows (leading whitespace, an escaped method): the same.
+      const disguised = ` \n${JSON.stringify(Array.from({ length: 11 }, (_, i) => query(150 + i))).replaceAll('"query"', '"\\u0071uery"')}`;
+      mallory.send(disguised);
+      for (const reply of await replies(mallory, Array.from({ length: 11 }, (_, i) => 150 + i))) {
+        expect(reply.error?.json?.data?.code).toBe('BAD_REQUEST');
+      }
 
       // What the SDK sends when an app makes many calls in one tick: sends do not count,
       // up to the limit of queries passes.
