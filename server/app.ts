@@ -83,6 +83,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     maxSubscriptionsPerConnection: config.maxSubscriptionsPerConnection,
     sendLimiter: limiter(config.sendRateLimit),
     loginLimiter: limiter(config.loginRateLimit),
+    queryLimiter: limiter(config.queryRateLimit),
     inFlight,
     metrics: routerMetrics(metrics),
   };
@@ -93,6 +94,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   const http = createParleyHttpServer({
     router,
     createContext: createHttpContextFactory(accounts),
+    maxBatch: config.maxBatch,
     checkReady: async () => {
       await store.ping();
       await bus.ping();

@@ -42,6 +42,9 @@ const envSchema = z.object({
   PARLEY_RATE_LIMIT: rate.default('20/s'),
   PARLEY_RATE_BURST: count(1).default(50),
   PARLEY_LOGIN_LIMIT: rate.default('10/min'),
+  PARLEY_QUERY_RATE_LIMIT: rate.default('50/s'),
+  PARLEY_QUERY_RATE_BURST: count(1).default(100),
+  PARLEY_MAX_BATCH: count(1).default(10),
   PARLEY_MAX_CONNECTIONS_PER_USER: count(1).default(20),
   PARLEY_MAX_CONNECTIONS_PER_IP: count(1).default(256),
   PARLEY_MAX_SUBSCRIPTIONS: count(1).default(10),
@@ -90,6 +93,13 @@ export interface Config {
   sendRateLimit: RateLimit | null;
   /** `auth.login` attempts per user id and per address; null: off. */
   loginRateLimit: RateLimit | null;
+  /** The queries (`me`, `history`, `conversations`) per user; null: off. */
+  queryRateLimit: RateLimit | null;
+  /**
+   * Most calls in one HTTP batch request, and most queries in one WebSocket frame; a
+   * larger batch is refused whole before any of it runs.
+   */
+  maxBatch: number;
   maxConnectionsPerUser: number;
   maxConnectionsPerIp: number;
   maxSubscriptionsPerConnection: number;
@@ -154,6 +164,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sendBufferLimitBytes: e.PARLEY_SEND_BUFFER_LIMIT,
     sendRateLimit: parseRate(e.PARLEY_RATE_LIMIT, e.PARLEY_RATE_BURST),
     loginRateLimit: parseRate(e.PARLEY_LOGIN_LIMIT),
+    queryRateLimit: parseRate(e.PARLEY_QUERY_RATE_LIMIT, e.PARLEY_QUERY_RATE_BURST),
+    maxBatch: e.PARLEY_MAX_BATCH,
     maxConnectionsPerUser: e.PARLEY_MAX_CONNECTIONS_PER_USER,
     maxConnectionsPerIp: e.PARLEY_MAX_CONNECTIONS_PER_IP,
     maxSubscriptionsPerConnection: e.PARLEY_MAX_SUBSCRIPTIONS,

@@ -13,6 +13,8 @@ export interface RouterDeps extends MessageProcedureDeps {
   accounts: AccountsPort;
   /** Sign-in attempts, keyed by `user:<id>` and `ip:<address>`, and sign-ups by `register:<address>`; null when off. */
   loginLimiter: RateLimiter | null;
+  /** The queries (`me`, `history`, `conversations`), keyed by user id; null when off. */
+  queryLimiter: RateLimiter | null;
 }
 
 export function createAppRouter(deps: RouterDeps) {
@@ -24,6 +26,9 @@ export function createAppRouter(deps: RouterDeps) {
 
   const limit = (limiter: RateLimiter | null, key: string, procedure: string, what: string) =>
     takeOrThrow(limiter, key, procedure, what, metrics);
+  // One bucket per user for all its queries: a batch or a loop of them costs as many tokens.
+  const limitQuery = (userId: string, procedure: string) =>
+    limit(deps.queryLimiter, userId, procedure, 'Too many queries');
 
   return router({
     auth: router({
@@ -43,7 +48,10 @@ export function createAppRouter(deps: RouterDeps) {
       }),
     }),
 
-    me: authedProcedure.query(({ ctx }) => ({ userId: ctx.userId })),
+    me: authedProcedure.query(({ ctx }) => {
+      limitQuery(ctx.userId, 'me');
+      return { userId: ctx.userId };
+    }),
 
     sendToUser: authedProcedure
       .input(procedures.sendToUser.input)
@@ -57,6 +65,7 @@ export function createAppRouter(deps: RouterDeps) {
     ack: authedProcedure.input(procedures.ack.input).mutation(({ ctx, input }) => procedures.ack.run(ctx.userId, input)),
 
     history: authedProcedure.input(schemas.history).query(async ({ ctx, input }) => {
+      limitQuery(ctx.userId, 'history');
       // One extra row tells whether an older page exists.
       const rows = await messages.history(ctx.userId, input.with, input.before ?? null, input.limit + 1);
       const items = rows.slice(0, input.limit);
@@ -64,7 +73,10 @@ export function createAppRouter(deps: RouterDeps) {
       return { items, nextCursor: hasMore ? (items.at(-1)?.id ?? null) : null };
     }),
 
-    conversations: authedProcedure.query(({ ctx }) => messages.conversations(ctx.userId)),
+    conversations: authedProcedure.query(({ ctx }) => {
+      limitQuery(ctx.userId, 'conversations');
+      return messages.conversations(ctx.userId);
+    }),
   });
 }
 

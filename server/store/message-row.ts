@@ -3,7 +3,7 @@
  * The `messages` table's row, as both SQL stores read it (drivers differ only in how
  * they hand back numbers and times), and its mapping to the domain's `Message`.
  */
-import type { Message } from '../messages/message.js';
+import type { Conversation, Message } from '../messages/message.js';
 
 export interface MessageRow {
   id: number | string;
@@ -19,6 +19,35 @@ export interface MessageRow {
 
 export const messageColumns = 'id, recipient, seq, sender, text, client_msg_id, sent_at';
 
+/** `messageColumns` of the table named `alias` in a join. */
+export function messageColumnsOf(alias: string): string {
+  return messageColumns
+    .split(', ')
+    .map((column) => `${alias}.${column}`)
+    .join(', ');
+}
+
+/**
+ * `userId`'s conversations from the summary table (one row per peer), most recent first,
+ * each with its last message and the number of messages from the peer above the user's
+ * acked seq (a range of the `messages_unread` index). Plain SQL both stores run: only
+ * the placeholder differs.
+ */
+export function conversationsQuery(placeholder: string): string {
+  return `SELECT c.peer AS peer,
+            (SELECT COUNT(*) FROM messages un
+             WHERE un.recipient = c.user_id AND un.sender = c.peer AND un.seq > u.acked_seq) AS unread,
+            ${messageColumnsOf('m')}
+          FROM conversations c
+          JOIN users u ON u.id = c.user_id
+          JOIN messages m ON m.id = c.last_message_id
+          WHERE c.user_id = ${placeholder}
+          ORDER BY c.last_message_id DESC`;
+}
+
+/** A row of `conversationsQuery`; PostgreSQL's count arrives as a string. */
+export type ConversationRow = MessageRow & { peer: string; unread: number | string };
+
 export function toMessage(row: MessageRow): Message {
   return {
     id: String(row.id),
@@ -29,4 +58,8 @@ export function toMessage(row: MessageRow): Message {
     clientMsgId: row.client_msg_id,
     sentAt: row.sent_at instanceof Date ? row.sent_at : new Date(row.sent_at),
   };
+}
+
+export function toConversation(row: ConversationRow): Conversation {
+  return { peer: row.peer, lastMessage: toMessage(row), unread: Number(row.unread) };
 }

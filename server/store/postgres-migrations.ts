@@ -32,6 +32,27 @@ export const postgresMigrations: readonly string[] = [
     ON messages (sender, client_msg_id) WHERE client_msg_id IS NOT NULL;
   CREATE INDEX messages_conversation ON messages (sender, recipient, id);
   `,
+  `
+  -- Version 2: per user and peer, the conversation's last message, kept by every append
+  -- (postgres-store.ts), so conversations() reads one row per peer, not every message.
+  -- Derived from messages; built here from the messages already stored.
+  CREATE TABLE conversations (
+    user_id         text NOT NULL,
+    peer            text NOT NULL,
+    last_message_id bigint NOT NULL,
+    PRIMARY KEY (user_id, peer)
+  );
+
+  INSERT INTO conversations (user_id, peer, last_message_id)
+    SELECT user_id, peer, MAX(id) FROM (
+      SELECT sender AS user_id, recipient AS peer, id FROM messages
+      UNION ALL
+      SELECT recipient, sender, id FROM messages
+    ) AS pairs GROUP BY user_id, peer;
+
+  -- The unread count per peer: a range of this index above the user's acked seq.
+  CREATE INDEX messages_unread ON messages (recipient, sender, seq);
+  `,
 ];
 
 /**

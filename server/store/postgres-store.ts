@@ -7,7 +7,14 @@
  */
 import pg from 'pg';
 import type { AppendResult, Store, UserRecord } from './store.js';
-import { messageColumns, toMessage, type MessageRow } from './message-row.js';
+import {
+  conversationsQuery,
+  messageColumns,
+  toConversation,
+  toMessage,
+  type ConversationRow,
+  type MessageRow,
+} from './message-row.js';
 import type { Conversation, Message, NewMessage } from '../messages/message.js';
 import { UnknownRecipientError } from '../messages/errors.js';
 import type { Logger } from '../log.js';
@@ -108,11 +115,25 @@ export class PostgresStore implements Store {
         );
         const seq = head.rows[0]?.head_seq;
         if (seq === undefined) throw new UnknownRecipientError(m.to);
+        // One statement stores the message and its conversation summary (the sender's
+        // view and the recipient's, one row to oneself). The two rows are locked in
+        // (user_id, peer) order, so A→B and B→A appending at once cannot deadlock, and
+        // GREATEST keeps the newest message whichever commits last.
         const inserted = await client.query<MessageRow>(
-          `INSERT INTO messages (recipient, seq, sender, text, client_msg_id, sent_at)
-           VALUES ($1, $2, $3, $4, $5, clock_timestamp())
-           ON CONFLICT (sender, client_msg_id) WHERE client_msg_id IS NOT NULL DO NOTHING
-           RETURNING ${messageColumns}`,
+          `WITH inserted AS (
+             INSERT INTO messages (recipient, seq, sender, text, client_msg_id, sent_at)
+             VALUES ($1, $2, $3, $4, $5, clock_timestamp())
+             ON CONFLICT (sender, client_msg_id) WHERE client_msg_id IS NOT NULL DO NOTHING
+             RETURNING ${messageColumns}
+           ), summary AS (
+             INSERT INTO conversations (user_id, peer, last_message_id)
+             SELECT DISTINCT views.user_id, views.peer, inserted.id
+             FROM inserted, (VALUES ($3::text, $1::text), ($1::text, $3::text)) AS views (user_id, peer)
+             ORDER BY views.user_id, views.peer
+             ON CONFLICT (user_id, peer)
+             DO UPDATE SET last_message_id = GREATEST(conversations.last_message_id, excluded.last_message_id)
+           )
+           SELECT * FROM inserted`,
           [m.to, seq, m.from, m.text, m.clientMsgId],
         );
         const row = inserted.rows[0];
@@ -167,26 +188,8 @@ export class PostgresStore implements Store {
   }
 
   async conversations(userId: string): Promise<Conversation[]> {
-    const { rows } = await this.#query<MessageRow & { peer: string; unread: string }>(
-      `WITH peers AS (
-         SELECT CASE WHEN sender = $1 THEN recipient ELSE sender END AS peer, MAX(id) AS last_id
-         FROM messages WHERE sender = $1 OR recipient = $1
-         GROUP BY 1
-       ), unread AS (
-         SELECT m.sender AS peer, COUNT(*) AS unread
-         FROM messages m JOIN users u ON u.id = m.recipient
-         WHERE m.recipient = $1 AND m.seq > u.acked_seq
-         GROUP BY m.sender
-       )
-       SELECT p.peer, COALESCE(un.unread, 0) AS unread,
-              m.id, m.recipient, m.seq, m.sender, m.text, m.client_msg_id, m.sent_at
-       FROM peers p
-       JOIN messages m ON m.id = p.last_id
-       LEFT JOIN unread un ON un.peer = p.peer
-       ORDER BY p.last_id DESC`,
-      [userId],
-    );
-    return rows.map((row) => ({ peer: row.peer, lastMessage: toMessage(row), unread: Number(row.unread) }));
+    const { rows } = await this.#query<ConversationRow>(conversationsQuery('$1'), [userId]);
+    return rows.map(toConversation);
   }
 
   async ping(): Promise<void> {

@@ -28,4 +28,25 @@ export const sqliteMigrations: readonly string[] = [
     ON messages (sender, client_msg_id) WHERE client_msg_id IS NOT NULL;
   CREATE INDEX messages_conversation ON messages (sender, recipient, id);
   `,
+  `
+  -- Version 2: per user and peer, the conversation's last message, kept by every append
+  -- (sqlite-writer.js), so conversations() reads one row per peer, not every message.
+  -- Derived from messages; built here from the messages already stored.
+  CREATE TABLE conversations (
+    user_id         TEXT NOT NULL,
+    peer            TEXT NOT NULL,
+    last_message_id INTEGER NOT NULL,
+    PRIMARY KEY (user_id, peer)
+  ) STRICT, WITHOUT ROWID;
+
+  INSERT INTO conversations (user_id, peer, last_message_id)
+    SELECT user_id, peer, MAX(id) FROM (
+      SELECT sender AS user_id, recipient AS peer, id FROM messages
+      UNION ALL
+      SELECT recipient, sender, id FROM messages
+    ) GROUP BY user_id, peer;
+
+  -- The unread count per peer: a range of this index above the user's acked seq.
+  CREATE INDEX messages_unread ON messages (recipient, sender, seq);
+  `,
 ];

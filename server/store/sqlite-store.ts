@@ -15,7 +15,14 @@ import { createDataDir } from '../data-dir.js';
 import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { AppendResult, Store, UserRecord } from './store.js';
-import { messageColumns, toMessage, type MessageRow } from './message-row.js';
+import {
+  conversationsQuery,
+  messageColumns,
+  toConversation,
+  toMessage,
+  type ConversationRow,
+  type MessageRow,
+} from './message-row.js';
 import type { Conversation, Message, NewMessage } from '../messages/message.js';
 import { StoreUnavailableError, UnknownRecipientError } from '../messages/errors.js';
 import { sqliteMigrations } from './sqlite-migrations.js';
@@ -105,17 +112,7 @@ export class SqliteStore implements Store {
          WHERE ((sender = ? AND recipient = ?) OR (sender = ? AND recipient = ?)) AND id < ?
          ORDER BY id DESC LIMIT ?`,
       ),
-      peers: db.prepare<[string, string, string], { peer: string; last_id: number }>(
-        `SELECT CASE WHEN sender = ? THEN recipient ELSE sender END AS peer, MAX(id) AS last_id
-         FROM messages WHERE sender = ? OR recipient = ?
-         GROUP BY peer ORDER BY last_id DESC`,
-      ),
-      messageById: db.prepare<[number], MessageRow>(
-        `SELECT ${messageColumns} FROM messages WHERE id = ?`,
-      ),
-      unreadBySender: db.prepare<[string, number], { sender: string; unread: number }>(
-        `SELECT sender, COUNT(*) AS unread FROM messages WHERE recipient = ? AND seq > ? GROUP BY sender`,
-      ),
+      conversations: db.prepare<[string], ConversationRow>(conversationsQuery('?')),
       ping: db.prepare('SELECT 1'),
     };
 
@@ -245,16 +242,7 @@ export class SqliteStore implements Store {
   }
 
   async conversations(userId: string): Promise<Conversation[]> {
-    const acked = this.#stmts.seqs.get(userId)?.acked_seq ?? 0;
-    const unread = new Map(
-      this.#stmts.unreadBySender.all(userId, acked).map((r) => [r.sender, r.unread] as const),
-    );
-    const result: Conversation[] = [];
-    for (const { peer, last_id } of this.#stmts.peers.all(userId, userId, userId)) {
-      const last = this.#stmts.messageById.get(last_id);
-      if (last) result.push({ peer, lastMessage: toMessage(last), unread: unread.get(peer) ?? 0 });
-    }
-    return result;
+    return this.#stmts.conversations.all(userId).map(toConversation);
   }
 
   async ping(): Promise<void> {

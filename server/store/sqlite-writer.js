@@ -48,6 +48,12 @@ function prepare(db, columns) {
   const insertMessage = db.prepare(
     `INSERT INTO messages (recipient, seq, sender, text, client_msg_id, sent_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
   );
+  // AUTOINCREMENT ids only grow and this one connection writes them all, so the newest
+  // message is always the one just inserted.
+  const upsertConversation = db.prepare(
+    `INSERT INTO conversations (user_id, peer, last_message_id) VALUES (?, ?, ?)
+     ON CONFLICT (user_id, peer) DO UPDATE SET last_message_id = excluded.last_message_id`,
+  );
   const ack = db.prepare('UPDATE users SET acked_seq = MAX(acked_seq, MIN(?, head_seq)) WHERE id = ? RETURNING acked_seq');
   // A row no user id can name (they start with a letter or digit), written and removed in
   // one transaction: it needs room in the journal as the largest real write does (64 KiB,
@@ -80,6 +86,9 @@ function prepare(db, columns) {
       insertMessage.get(w.to, head.head_seq, w.from, w.text, w.clientMsgId, w.sentAt)
     );
     if (!inserted) throw new Error('INSERT … RETURNING returned no row');
+    // The conversation summary: the sender's view and the recipient's (one row to oneself).
+    upsertConversation.run(w.from, w.to, inserted.id);
+    if (w.to !== w.from) upsertConversation.run(w.to, w.from, inserted.id);
     const row = {
       id: inserted.id,
       recipient: w.to,

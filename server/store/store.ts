@@ -44,7 +44,12 @@ export interface Store {
 
   /** Messages between `userId` and `peer` in both directions, newest first, older than `beforeId`. */
   history(userId: string, peer: string, beforeId: string | null, limit: number): Promise<Message[]>;
-  /** Every peer of `userId`, most recent conversation first. */
+  /**
+   * Every peer of `userId`, most recent conversation first, with the number of messages from
+   * that peer above the acknowledged seq. Read from the per-(user, peer) summary that
+   * `append` keeps in its transaction: the cost grows with peers and unacknowledged messages,
+   * not with all messages.
+   */
   conversations(userId: string): Promise<Conversation[]>;
 
   /** Rejects when the store cannot serve requests (used by readiness). */

@@ -15,6 +15,8 @@ export const trpcPath = '/trpc';
 export interface HttpServerOptions {
   router: AnyRouter;
   createContext: Parameters<typeof createHTTPHandler>[0]['createContext'];
+  /** Most calls in one `?batch=1` request; tRPC refuses a larger one whole (400 BAD_REQUEST). */
+  maxBatch: number;
   /** Resolves when the store and bus can serve; rejects with the reason otherwise. */
   checkReady: () => Promise<void>;
   serveStatic: ((req: IncomingMessage, res: ServerResponse, pathname: string) => boolean) | null;
@@ -35,6 +37,7 @@ export function createParleyHttpServer(options: HttpServerOptions) {
     router: options.router,
     createContext: options.createContext,
     basePath: `${trpcPath}/`,
+    maxBatchSize: options.maxBatch,
     onError: (info) => logProcedureError(options.log, info),
   });
 

@@ -25,6 +25,7 @@ import { startHeartbeat } from './heartbeat.js';
 import { createOriginCheck } from './origin-policy.js';
 import { createBackpressure, type Backpressure } from './backpressure.js';
 import { createDirectCalls } from './direct-calls.js';
+import { createBatchLimit } from './batch-limit.js';
 import type { MessageProcedures } from '../router/message-procedures.js';
 
 export interface WsServerOptions {
@@ -123,6 +124,7 @@ export function createParleyWsServer({ router, procedures, accounts, config, met
   };
   const direct = config.directCalls ? createDirectCalls({ router, procedures, onError, onServed }) : null;
   const handler = applyWSSHandler({ wss, router, createContext, onError });
+  const batchLimit = createBatchLimit({ router, maxQueries: config.maxBatch, onError });
   const stopHeartbeat = startHeartbeat(wss, config.heartbeatMs, () => metrics.closes.inc({ reason: 'dead_peer' }));
 
   return {
@@ -163,6 +165,7 @@ export function createParleyWsServer({ router, procedures, accounts, config, met
         ws.once('close', () => clearTimeout(deadline));
         wss.emit('connection', ws, req);
         direct?.attach(ws);
+        batchLimit.attach(ws);
       });
     },
     /** Stops accepting and asks every client to reconnect (elsewhere, or here once back). */

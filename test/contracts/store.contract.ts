@@ -8,9 +8,21 @@ import type { Store } from '../../server/store/store.js';
 import type { NewMessage } from '../../server/messages/message.js';
 import { UnknownRecipientError } from '../../server/messages/errors.js';
 
+/** Rows of a database at schema version 1 (before the conversation summary existed). */
+export interface Version1Data {
+  users: Array<{ id: string; headSeq: number; ackedSeq: number }>;
+  /** In id order; `sentAt` in ms. */
+  messages: Array<{ from: string; to: string; seq: number; text: string; sentAt: number }>;
+}
+
 export interface StoreHarness {
   store: Store;
   second: Store;
+  /**
+   * Writes `data` into a new database at schema version 1, then opens it with the current
+   * store (which migrates it); `dispose` closes that store too.
+   */
+  openVersion1(data: Version1Data): Promise<Store>;
   dispose(): Promise<void>;
 }
 
@@ -171,6 +183,91 @@ export function describeStoreContract(name: string, open: () => Promise<StoreHar
       expect(await store.conversations('carol')).toEqual([
         expect.objectContaining({ peer: 'alice', unread: 0, lastMessage: expect.objectContaining({ text: 'c1' }) }),
       ]);
+    });
+
+    it('keeps one conversation per peer in both directions, newest first, and a conversation with oneself once', async () => {
+      await store.append(msg('alice', 'bob', 'a→b 1'));
+      await store.append(msg('bob', 'alice', 'b→a 1'));
+      await store.append(msg('alice', 'alice', 'note to self'));
+      await store.append(msg('carol', 'alice', 'c→a'));
+      const last = await store.append(msg('alice', 'bob', 'a→b 2'));
+      expect((await store.conversations('alice')).map((c) => [c.peer, c.lastMessage.text, c.unread])).toEqual([
+        ['bob', 'a→b 2', 1],
+        ['carol', 'c→a', 1],
+        ['alice', 'note to self', 1],
+      ]);
+      expect(await store.conversations('bob')).toEqual([{ peer: 'alice', lastMessage: last.message, unread: 2 }]);
+      // A retried send stores nothing and changes no conversation.
+      await store.append(msg('dave', 'carol', 'once', 'd-1'));
+      await store.append(msg('dave', 'carol', 'once', 'd-1'));
+      expect((await store.conversations('carol')).map((c) => [c.peer, c.lastMessage.text, c.unread])).toEqual([
+        ['dave', 'once', 1],
+        ['alice', 'c→a', 0],
+      ]);
+      await store.ack('alice', 3); // b→a 1, note to self, c→a
+      expect((await store.conversations('alice')).map((c) => [c.peer, c.unread])).toEqual([
+        ['bob', 0],
+        ['carol', 0],
+        ['alice', 0],
+      ]);
+    });
+
+    it('keeps conversations right when two instances append in both directions of one pair at once', async () => {
+      const results = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => {
+          const [from, to] = i % 2 ? ['alice', 'bob'] : ['bob', 'alice'];
+          return (i % 4 < 2 ? store : harness.second).append(msg(from as string, to as string, `m${i}`));
+        }),
+      );
+      const newest = results.map((r) => r.message).reduce((a, b) => (Number(a.id) > Number(b.id) ? a : b));
+      expect(await store.conversations('alice')).toEqual([{ peer: 'bob', lastMessage: newest, unread: 20 }]);
+      expect(await harness.second.conversations('bob')).toEqual([{ peer: 'alice', lastMessage: newest, unread: 20 }]);
+      await store.ack('bob', 15);
+      expect((await store.conversations('bob'))[0]?.unread).toBe(5);
+    });
+
+    it('builds conversations for the messages stored before the summary existed (schema version 1)', async () => {
+      const pairs = [
+        ['bob', 'alice'],
+        ['alice', 'carol'],
+        ['carol', 'alice'],
+        ['bob', 'alice'],
+        ['alice', 'alice'],
+        ['dave', 'bob'],
+        ['carol', 'alice'],
+      ] as const;
+      const heads = new Map<string, number>();
+      const messages = pairs.map(([from, to], i) => {
+        const seq = (heads.get(to) ?? 0) + 1;
+        heads.set(to, seq);
+        return { from, to, seq, text: `old ${i}`, sentAt: 1_700_000_000_000 + i };
+      });
+      const users = ['alice', 'bob', 'carol', 'dave'].map((id) => ({
+        id,
+        headSeq: heads.get(id) ?? 0,
+        // alice has read her first two messages (old 0, old 2).
+        ackedSeq: id === 'alice' ? 2 : 0,
+      }));
+      const migrated = await harness.openVersion1({ users, messages });
+      const summary = (userId: string) =>
+        migrated.conversations(userId).then((list) => list.map((c) => [c.peer, c.lastMessage.text, c.unread]));
+      expect(await summary('alice')).toEqual([
+        ['carol', 'old 6', 1],
+        ['alice', 'old 4', 1],
+        ['bob', 'old 3', 1],
+      ]);
+      expect(await summary('bob')).toEqual([
+        ['dave', 'old 5', 1],
+        ['alice', 'old 3', 0],
+      ]);
+      expect((await migrated.conversations('carol'))[0]).toMatchObject({
+        peer: 'alice',
+        unread: 1,
+        lastMessage: { text: 'old 6', from: 'carol', to: 'alice', seq: 5, sentAt: new Date(1_700_000_000_006) },
+      });
+      // Appends after the migration keep the summary going.
+      await migrated.append(msg('bob', 'alice', 'new'));
+      expect((await summary('alice'))[0]).toEqual(['bob', 'new', 2]);
     });
 
     it('creates a user once: createUser refuses a known id, and ensureUser keeps the existing password hash', async () => {
