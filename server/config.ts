@@ -7,20 +7,15 @@ import { z } from 'zod';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const count = (min: number) => z.coerce.number().int().min(min).max(1_000_000_000);
+// `abort`: the refinements below read the value as a duration, so they must not see a malformed one.
+const duration = z.string().regex(/^\d+(ms|s|m|h|d)$/, { error: 'must look like 500ms, 30s, 10m or 12h', abort: true });
 /** Longest delay a Node timer takes (about 24.8 days); a longer one would fire at once. */
 const maxTimerMs = 2 ** 31 - 1;
-/** A duration in ms, at least `minMs` (with `minText`, how the message says it). */
-const duration = (minMs: number, minText: string) =>
-  z
-    .string()
-    .regex(/^\d+(ms|s|m|h|d)$/, 'must look like 500ms, 30s, 10m or 12h')
-    .transform((text) => durationMs(text))
-    .pipe(
-      z
-        .number()
-        .min(minMs, minMs === 0 ? 'must not be negative' : `must be at least ${minText}`)
-        .max(maxTimerMs, 'must be at most 24d'),
-    );
+/** A duration for a timer, at least `minText` long. */
+const timerDuration = (minText: string) =>
+  duration
+    .refine((text) => durationMs(text) >= durationMs(minText), `must be at least ${minText}`)
+    .refine((text) => durationMs(text) <= maxTimerMs, 'must be at most 24d');
 const rate = z
   .string()
   .regex(/^(off|\d+\/(s|min))$/, 'must be "off" or look like 20/s or 10/min')
@@ -39,7 +34,7 @@ const envSchema = z.object({
   PARLEY_MAX_TEXT: z.coerce.number().int().min(1).max(1_000_000).default(4000),
   PARLEY_TOKEN_TTL: z
     .string()
-    .regex(/^\d+[smhd]$/, 'must look like 30m, 12h or 7d')
+    .regex(/^\d+[smhd]$/, { error: 'must look like 30m, 12h or 7d', abort: true })
     // Shorter tokens would expire during sign-in and reconnects (and within the iat leeway).
     .refine((text) => parseDuration(text) >= 60, 'must be at least 1m')
     .default('12h'),
@@ -67,9 +62,9 @@ const envSchema = z.object({
   PARLEY_MAX_SUBSCRIPTIONS: count(1).default(10),
   // A socket needs time to open and send its token; a ping every few ms is no heartbeat;
   // a grace of 0 is meaningful (close at once).
-  PARLEY_AUTH_TIMEOUT: duration(1000, '1s').default(10_000),
-  PARLEY_HEARTBEAT: duration(1000, '1s').default(30_000),
-  PARLEY_SHUTDOWN_GRACE: duration(0, '0ms').default(10_000),
+  PARLEY_AUTH_TIMEOUT: timerDuration('1s').default('10s'),
+  PARLEY_HEARTBEAT: timerDuration('1s').default('30s'),
+  PARLEY_SHUTDOWN_GRACE: timerDuration('0ms').default('10s'),
   PARLEY_DIRECT_CALLS: z.enum(['on', 'off'], { error: 'must be on or off' }).default('on'),
   PARLEY_ALLOWED_ORIGINS: z
     .string()
@@ -185,9 +180,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxConnectionsPerUser: e.PARLEY_MAX_CONNECTIONS_PER_USER,
     maxConnectionsPerIp: e.PARLEY_MAX_CONNECTIONS_PER_IP,
     maxSubscriptionsPerConnection: e.PARLEY_MAX_SUBSCRIPTIONS,
-    authTimeoutMs: e.PARLEY_AUTH_TIMEOUT,
-    heartbeatMs: e.PARLEY_HEARTBEAT,
-    shutdownGraceMs: e.PARLEY_SHUTDOWN_GRACE,
+    authTimeoutMs: durationMs(e.PARLEY_AUTH_TIMEOUT),
+    heartbeatMs: durationMs(e.PARLEY_HEARTBEAT),
+    shutdownGraceMs: durationMs(e.PARLEY_SHUTDOWN_GRACE),
     allowedOrigins: e.PARLEY_ALLOWED_ORIGINS,
     directCalls: e.PARLEY_DIRECT_CALLS === 'on',
   };

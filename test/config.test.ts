@@ -23,6 +23,9 @@ describe('configuration', () => {
     ['PARLEY_RATE_LIMIT', '0/s', /PARLEY_RATE_LIMIT: must not be zero: use "off"/],
     ['PARLEY_LOGIN_LIMIT', '0/min', /PARLEY_LOGIN_LIMIT: must not be zero: use "off"/],
     ['PARLEY_LOGIN_LIMIT', '00/s', /PARLEY_LOGIN_LIMIT: must not be zero: use "off"/],
+    ['PARLEY_HEARTBEAT', 'abc', /PARLEY_HEARTBEAT: must look like 500ms/],
+    ['PARLEY_SHUTDOWN_GRACE', '-1s', /PARLEY_SHUTDOWN_GRACE: must look like 500ms/],
+    ['PARLEY_TOKEN_TTL', '5 min', /PARLEY_TOKEN_TTL: must look like 30m/],
     ['PARLEY_JWT_ISSUER', 'has space', /PARLEY_JWT_ISSUER: must be 1-256 characters without spaces/],
     ['PARLEY_JWT_AUDIENCE', '', /PARLEY_JWT_AUDIENCE: must be 1-256 characters without spaces/],
   ])('refuses nonsense at start-up, naming the variable: %s=%s', (name, value, message) => {
