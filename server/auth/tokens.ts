@@ -44,10 +44,7 @@ export const issuedAtLeewaySeconds = 60;
 
 const notValid = 'The token is not valid for this server';
 
-export function createTokenService(
-  secret: Uint8Array,
-  claims: TokenClaims,
-): TokenService {
+export function createTokenService(secret: Uint8Array, claims: TokenClaims): TokenService {
   const key = createSecretKey(secret);
   const { jwtIssuer: issuer, jwtAudience: audience } = claims;
   return {
