@@ -71,7 +71,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     (config.redisUrl ? new RedisBus({ url: config.redisUrl, prefix: config.redisPrefix, log }) : new MemoryBus());
   const store = countingFailures(storeImpl, () => metrics.storeErrors.inc());
   const bus = countingFailures(busImpl, () => metrics.busErrors.inc());
-  const tokens = createTokenService(loadOrCreateSecret(dataDir, config.jwtSecret));
+  const tokens = createTokenService(loadOrCreateSecret(dataDir, config.jwtSecret), config);
   const accounts = new AccountService(store, tokens, config.tokenTtlSeconds);
   const messages = new MessageService(store, bus);
   const inFlight = new InFlight();

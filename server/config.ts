@@ -7,10 +7,21 @@ import { z } from 'zod';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const count = (min: number) => z.coerce.number().int().min(min).max(1_000_000_000);
-const duration = z.string().regex(/^\d+(ms|s|m|h|d)$/, 'must look like 500ms, 30s, 10m or 12h');
+// `abort`: the refinements below read the value as a duration, so they must not see a malformed one.
+const duration = z.string().regex(/^\d+(ms|s|m|h|d)$/, { error: 'must look like 500ms, 30s, 10m or 12h', abort: true });
+/** Longest delay a Node timer takes (about 24.8 days); a longer one would fire at once. */
+const maxTimerMs = 2 ** 31 - 1;
+/** A duration for a timer, at least `minText` long. */
+const timerDuration = (minText: string) =>
+  duration
+    .refine((text) => durationMs(text) >= durationMs(minText), `must be at least ${minText}`)
+    .refine((text) => durationMs(text) <= maxTimerMs, 'must be at most 24d');
 const rate = z
   .string()
-  .regex(/^(off|\d+\/(s|min))$/, 'must be "off" or look like 20/s or 10/min');
+  .regex(/^(off|\d+\/(s|min))$/, 'must be "off" or look like 20/s or 10/min')
+  .refine((text) => !/^0+\//.test(text), 'must not be zero: use "off" to turn the limit off');
+/** An `iss` / `aud` value: printable, no spaces (a URL or a name). */
+const claim = z.string().regex(/^\S{1,256}$/, 'must be 1-256 characters without spaces');
 
 const envSchema = z.object({
   PORT: port.default(8080),
@@ -23,8 +34,12 @@ const envSchema = z.object({
   PARLEY_MAX_TEXT: z.coerce.number().int().min(1).max(1_000_000).default(4000),
   PARLEY_TOKEN_TTL: z
     .string()
-    .regex(/^\d+[smhd]$/, 'must look like 30m, 12h or 7d')
+    .regex(/^\d+[smhd]$/, { error: 'must look like 30m, 12h or 7d', abort: true })
+    // Shorter tokens would expire during sign-in and reconnects (and within the iat leeway).
+    .refine((text) => parseDuration(text) >= 60, 'must be at least 1m')
     .default('12h'),
+  PARLEY_JWT_ISSUER: claim.optional(),
+  PARLEY_JWT_AUDIENCE: claim.optional(),
   PARLEY_LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
     .default('info'),
@@ -48,9 +63,11 @@ const envSchema = z.object({
   PARLEY_MAX_CONNECTIONS_PER_USER: count(1).default(20),
   PARLEY_MAX_CONNECTIONS_PER_IP: count(1).default(256),
   PARLEY_MAX_SUBSCRIPTIONS: count(1).default(10),
-  PARLEY_AUTH_TIMEOUT: duration.default('10s'),
-  PARLEY_HEARTBEAT: duration.default('30s'),
-  PARLEY_SHUTDOWN_GRACE: duration.default('10s'),
+  // A socket needs time to open and send its token; a ping every few ms is no heartbeat;
+  // a grace of 0 is meaningful (close at once).
+  PARLEY_AUTH_TIMEOUT: timerDuration('1s').default('10s'),
+  PARLEY_HEARTBEAT: timerDuration('1s').default('30s'),
+  PARLEY_SHUTDOWN_GRACE: timerDuration('0ms').default('10s'),
   PARLEY_DIRECT_CALLS: z.enum(['on', 'off'], { error: 'must be on or off' }).default('on'),
   PARLEY_ALLOWED_ORIGINS: z
     .string()
@@ -78,6 +95,10 @@ export interface Config {
   maxTextLength: number;
   /** Lifetime of tokens issued by `auth.register` / `auth.login`, in seconds. */
   tokenTtlSeconds: number;
+  /** Set: issued tokens carry this `iss`, and a token without it is refused. */
+  jwtIssuer: string | undefined;
+  /** Set: issued tokens carry this `aud`, and a token not for it is refused. */
+  jwtAudience: string | undefined;
   logLevel: z.infer<typeof envSchema>['PARLEY_LOG_LEVEL'];
   /** Set: the PostgreSQL store (several nodes); absent: SQLite in the data dir. */
   databaseUrl: string | undefined;
@@ -91,7 +112,7 @@ export interface Config {
   sendBufferLimitBytes: number;
   /** `sendToUser` per user; null: off. */
   sendRateLimit: RateLimit | null;
-  /** `auth.login` attempts per user id and per address; null: off. */
+  /** Failed `auth.login` attempts per user id and per address, `auth.register` per address; null: off. */
   loginRateLimit: RateLimit | null;
   /** The queries (`me`, `history`, `conversations`) per user; null: off. */
   queryRateLimit: RateLimit | null;
@@ -156,6 +177,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jwtSecret: e.PARLEY_JWT_SECRET,
     maxTextLength: e.PARLEY_MAX_TEXT,
     tokenTtlSeconds: parseDuration(e.PARLEY_TOKEN_TTL),
+    jwtIssuer: e.PARLEY_JWT_ISSUER,
+    jwtAudience: e.PARLEY_JWT_AUDIENCE,
     logLevel: e.PARLEY_LOG_LEVEL,
     databaseUrl: e.PARLEY_DATABASE_URL,
     redisUrl: e.PARLEY_REDIS_URL,

@@ -22,14 +22,15 @@ const children = new Set<ChildProcess>();
 let t: TestServer;
 
 /** The CLI's environment: the test server's data dir and secret, nothing inherited that could point elsewhere. */
-function cliEnv(): NodeJS.ProcessEnv {
+function cliEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const env = { ...process.env };
-  for (const key of ['PARLEY_URL', 'PARLEY_TOKEN', 'PORT', 'HOST', 'PARLEY_MAX_TEXT', 'PARLEY_TOKEN_TTL']) delete env[key];
-  return { ...env, PARLEY_DATA_DIR: t.dataDir, PARLEY_JWT_SECRET: t.config.jwtSecret, PARLEY_LOG_LEVEL: 'silent' };
+  const inherited = ['PARLEY_URL', 'PARLEY_TOKEN', 'PORT', 'HOST', 'PARLEY_MAX_TEXT', 'PARLEY_TOKEN_TTL', 'PARLEY_JWT_ISSUER', 'PARLEY_JWT_AUDIENCE'];
+  for (const key of inherited) delete env[key];
+  return { ...env, PARLEY_DATA_DIR: t.dataDir, PARLEY_JWT_SECRET: t.config.jwtSecret, PARLEY_LOG_LEVEL: 'silent', ...extra };
 }
 
-function startCli(args: string[]): Cli {
-  const child = spawn(process.execPath, [cliPath, ...args], { env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+function startCli(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Cli {
+  const child = spawn(process.execPath, [cliPath, ...args], { env: cliEnv(extraEnv), stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   const stdoutLines: string[] = [];
   let partial = '';
@@ -50,8 +51,8 @@ function startCli(args: string[]): Cli {
   return { child, stdoutLines, stderr: () => stderr, exited };
 }
 
-async function runCli(args: string[]): Promise<CliResult> {
-  const cli = startCli(args);
+async function runCli(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  const cli = startCli(args, extraEnv);
   const code = await cli.exited;
   return { code, stdout: cli.stdoutLines.join('\n'), stderr: cli.stderr() };
 }
@@ -135,5 +136,26 @@ describe('the parley CLI', () => {
     // Nothing was stored for anyone.
     const carol = await t.http('carol');
     expect(await carol.conversations.query()).toEqual([]);
+  });
+
+  it('parley token signs with PARLEY_JWT_ISSUER / PARLEY_JWT_AUDIENCE, which a server configured with them requires', async () => {
+    const claims = { PARLEY_JWT_ISSUER: 'https://chat.example.com', PARLEY_JWT_AUDIENCE: 'parley' };
+    await using checking = await startServer({ jwtIssuer: claims.PARLEY_JWT_ISSUER, jwtAudience: claims.PARLEY_JWT_AUDIENCE });
+    const minted = await runCli(['token', 'bob'], claims);
+    expect(minted).toMatchObject({ code: 0, stderr: '' });
+    const withClaims = minted.stdout.trim();
+    expect(await createParleyHttpClient({ url: checking.url, token: withClaims }).me.query()).toEqual({ userId: 'bob' });
+
+    const without = (await runCli(['token', 'bob'])).stdout.trim();
+    await expect(createParleyHttpClient({ url: checking.url, token: without }).me.query()).rejects.toMatchObject({
+      data: { code: 'UNAUTHORIZED' },
+    });
+  });
+
+  it('refuses a nonsense setting before doing anything, naming the variable', async () => {
+    const result = await runCli(['token', 'bob'], { PARLEY_HEARTBEAT: '0ms' });
+    expect(result.code).not.toBe(0);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(/PARLEY_HEARTBEAT: must be at least 1s/);
   });
 });

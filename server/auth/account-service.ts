@@ -38,7 +38,7 @@ export class AccountService implements AccountsPort {
 
   /** Verifies a token and records its user as known; throws `TokenError` when refused. */
   async authenticate(token: string): Promise<VerifiedToken> {
-    const verified = await this.tokens.verify(token);
+    const verified = this.tokens.verify(token);
     if (!this.#known.has(verified.userId)) {
       await this.store.ensureUser(verified.userId);
       if (this.#known.size >= knownCacheLimit) this.#known.clear();

@@ -1,9 +1,12 @@
 /**
  * @module tokens
- * HS256 JWTs: `sub` is the user id, `exp` is required. The algorithm is pinned, so
- * `alg: none` and every other algorithm are refused.
+ * HS256 JWTs: `sub` is the user id, `exp` is required, `nbf` and `iat` are honoured, and
+ * `iss` / `aud` are checked when configured. The algorithm is pinned, so `alg: none` and
+ * every other algorithm are refused. Signed with jose; verified without the thread pool.
  */
-import { SignJWT, jwtVerify, errors } from 'jose';
+import { createSecretKey } from 'node:crypto';
+import { SignJWT } from 'jose';
+import { verifyHs256Jws } from './hs256-jws.js';
 import { userIdPattern } from './user-id.js';
 
 export interface VerifiedToken {
@@ -26,39 +29,60 @@ export class TokenError extends Error {
 
 export interface TokenService {
   sign(userId: string, ttlSeconds: number): Promise<{ token: string; expiresAt: Date }>;
-  verify(token: string): Promise<VerifiedToken>;
+  /** Synchronous on purpose: see hs256-jws.ts. */
+  verify(token: string): VerifiedToken;
 }
 
-export function createTokenService(secret: Uint8Array): TokenService {
+/** What issued tokens carry and verified ones must carry; unset: not written, not checked. */
+export interface TokenClaims {
+  jwtIssuer: string | undefined;
+  jwtAudience: string | undefined;
+}
+
+/** How far in the future an `iat` may be (clocks drift); further, and the token is refused. */
+export const issuedAtLeewaySeconds = 60;
+
+const notValid = 'The token is not valid for this server';
+
+export function createTokenService(secret: Uint8Array, claims: TokenClaims): TokenService {
+  const key = createSecretKey(secret);
+  const { jwtIssuer: issuer, jwtAudience: audience } = claims;
   return {
     async sign(userId, ttlSeconds) {
       const exp = Math.floor(Date.now() / 1000) + ttlSeconds;
-      const token = await new SignJWT({})
+      const jwt = new SignJWT({})
         .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
         .setSubject(userId)
         .setIssuedAt()
-        .setExpirationTime(exp)
-        .sign(secret);
-      return { token, expiresAt: new Date(exp * 1000) };
+        .setExpirationTime(exp);
+      if (issuer !== undefined) jwt.setIssuer(issuer);
+      if (audience !== undefined) jwt.setAudience(audience);
+      return { token: await jwt.sign(secret), expiresAt: new Date(exp * 1000) };
     },
 
-    async verify(token) {
-      let payload;
-      try {
-        ({ payload } = await jwtVerify(token, secret, {
-          algorithms: ['HS256'],
-          requiredClaims: ['sub', 'exp'],
-        }));
-      } catch (error) {
-        if (error instanceof errors.JWTExpired) throw new TokenError('The token has expired: sign in again', true);
-        if (error instanceof errors.JOSEError) throw new TokenError('The token is not valid for this server');
-        throw error;
+    verify(token) {
+      const payload = verifyHs256Jws(token, key);
+      if (payload === null) throw new TokenError(notValid);
+      const { sub, exp, nbf, iat, iss, aud } = payload;
+      const now = Math.floor(Date.now() / 1000);
+      if (typeof exp !== 'number' || !isOptionalNumber(nbf) || !isOptionalNumber(iat)) throw new TokenError(notValid);
+      if (issuer !== undefined && iss !== issuer) throw new TokenError(notValid);
+      if (audience !== undefined && aud !== audience && !(Array.isArray(aud) && aud.includes(audience))) {
+        throw new TokenError(notValid);
       }
-      const { sub, exp } = payload;
-      if (typeof sub !== 'string' || !userIdPattern.test(sub) || typeof exp !== 'number') {
+      if (nbf !== undefined && nbf > now) throw new TokenError('The token is not valid yet (nbf)');
+      if (iat !== undefined && iat > now + issuedAtLeewaySeconds) {
+        throw new TokenError('The token was issued in the future (iat): check the clocks of the server and of the issuer');
+      }
+      if (exp <= now) throw new TokenError('The token has expired: sign in again', true);
+      if (typeof sub !== 'string' || !userIdPattern.test(sub)) {
         throw new TokenError('The token does not name a valid user id');
       }
       return { userId: sub, expiresAt: exp * 1000 };
     },
   };
+}
+
+function isOptionalNumber(value: unknown): value is number | undefined {
+  return value === undefined || typeof value === 'number';
 }

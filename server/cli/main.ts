@@ -38,20 +38,23 @@ Run "parley <command> --help" for details.`,
 
 Runs the server. Configuration comes from the environment: PORT (8080), HOST (127.0.0.1),
 PARLEY_DATA_DIR (./data), PARLEY_JWT_SECRET (generated into the data dir when unset),
-PARLEY_MAX_TEXT (4000), PARLEY_TOKEN_TTL (12h), PARLEY_LOG_LEVEL (info).
+PARLEY_MAX_TEXT (4000), PARLEY_TOKEN_TTL (12h, at least 1m), PARLEY_LOG_LEVEL (info),
+PARLEY_JWT_ISSUER / PARLEY_JWT_AUDIENCE (unset; set: tokens carry and must carry iss / aud).
 Several nodes: PARLEY_DATABASE_URL (postgres://…, instead of SQLite), PARLEY_REDIS_URL
 (redis://…, the bus between nodes), PARLEY_REDIS_PREFIX (parley:).
 Limits: PARLEY_MAX_PAYLOAD (65536), PARLEY_RATE_LIMIT (20/s, or off), PARLEY_RATE_BURST (50),
-PARLEY_LOGIN_LIMIT (10/min), PARLEY_QUERY_RATE_LIMIT (50/s, or off), PARLEY_QUERY_RATE_BURST (100),
-PARLEY_MAX_BATCH (10), PARLEY_MAX_CONNECTIONS_PER_USER (20),
-PARLEY_MAX_CONNECTIONS_PER_IP (256), PARLEY_MAX_SUBSCRIPTIONS (10), PARLEY_AUTH_TIMEOUT (10s),
-PARLEY_SEND_BUFFER_LIMIT (1048576), PARLEY_HEARTBEAT (30s), PARLEY_SHUTDOWN_GRACE (10s),
+PARLEY_LOGIN_LIMIT (10/min failed sign-ins), PARLEY_QUERY_RATE_LIMIT (50/s, or off),
+PARLEY_QUERY_RATE_BURST (100), PARLEY_MAX_BATCH (10), PARLEY_MAX_CONNECTIONS_PER_USER (20),
+PARLEY_MAX_CONNECTIONS_PER_IP (256), PARLEY_MAX_SUBSCRIPTIONS (10), PARLEY_AUTH_TIMEOUT (10s, at
+least 1s), PARLEY_SEND_BUFFER_LIMIT (1048576), PARLEY_HEARTBEAT (30s, at least 1s),
+PARLEY_SHUTDOWN_GRACE (10s, 0 for none). Rates are "off" or above zero.
 PARLEY_ALLOWED_ORIGINS (empty: same origin only).
 PARLEY_DIRECT_CALLS (on; off: every WebSocket call through tRPC's adapter).
 See the README for what each does.`,
   token: `Usage: parley token <userId> [--ttl 1h]
 
-Prints a token for userId, signed with PARLEY_JWT_SECRET or the secret in PARLEY_DATA_DIR.
+Prints a token for userId, signed with PARLEY_JWT_SECRET or the secret in PARLEY_DATA_DIR,
+with PARLEY_JWT_ISSUER / PARLEY_JWT_AUDIENCE as iss / aud when set (as the server signs).
   --ttl D   lifetime like 30m, 12h, 7d (default 1h)`,
   send: `Usage: parley send <to> <text> [--as U | --token T] [--url U]
 
@@ -82,14 +85,18 @@ function serverUrl(config: Config, url: string | undefined): string {
   return url ?? process.env['PARLEY_URL'] ?? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
 }
 
+/** Signs as the server does: its secret, and PARLEY_JWT_ISSUER / PARLEY_JWT_AUDIENCE when set. */
+function localTokens(config: Config) {
+  return createTokenService(loadOrCreateSecret(resolve(config.dataDir), config.jwtSecret), config);
+}
+
 async function tokenFor(config: Config, as: string | undefined, token: string | undefined): Promise<string> {
   if (as !== undefined && token !== undefined) throw new UsageError('give --as or --token, not both');
   const given = token ?? process.env['PARLEY_TOKEN'];
   if (as === undefined && given !== undefined) return given;
   if (as === undefined) throw new UsageError('say who you are: --as <userId> or --token <token>');
   if (!userIdPattern.test(as)) throw new UsageError(`"${as}" is not a valid user id`);
-  const tokens = createTokenService(loadOrCreateSecret(resolve(config.dataDir), config.jwtSecret));
-  return (await tokens.sign(as, 3600)).token;
+  return (await localTokens(config).sign(as, 3600)).token;
 }
 
 function describeError(error: unknown): string {
@@ -147,8 +154,7 @@ async function main(argv: string[]): Promise<void> {
     case 'token': {
       const [userId] = positionals;
       if (userId === undefined || !userIdPattern.test(userId)) throw new UsageError('token needs a valid <userId>');
-      const tokens = createTokenService(loadOrCreateSecret(resolve(config.dataDir), config.jwtSecret));
-      out((await tokens.sign(userId, parseDuration(values.ttl ?? '1h'))).token);
+      out((await localTokens(config).sign(userId, parseDuration(values.ttl ?? '1h'))).token);
       return;
     }
     case 'send': {

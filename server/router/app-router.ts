@@ -6,13 +6,13 @@
 import type { AccountsPort, RateLimiter } from './ports.js';
 import { authedProcedure, publicProcedure, router } from './trpc.js';
 import { createSchemas } from './schemas.js';
-import { takeOrThrow } from './rate-limit.js';
+import { limitFailedSignIns, takeOrThrow, type FailureLimiter } from './rate-limit.js';
 import { createMessageProcedures, type MessageProcedureDeps } from './message-procedures.js';
 
 export interface RouterDeps extends MessageProcedureDeps {
   accounts: AccountsPort;
-  /** Sign-in attempts, keyed by `user:<id>` and `ip:<address>`, and sign-ups by `register:<address>`; null when off. */
-  loginLimiter: RateLimiter | null;
+  /** Failed sign-ins, keyed by `user:<id>` and `ip:<address>`, and sign-ups by `register:<address>`; null when off. */
+  loginLimiter: FailureLimiter | null;
   /** The queries (`me`, `history`, `conversations`), keyed by user id; null when off. */
   queryLimiter: RateLimiter | null;
 }
@@ -39,13 +39,11 @@ export function createAppRouter(deps: RouterDeps) {
         }
         return inFlight.track(() => accounts.register(input.userId, input.password));
       }),
-      login: publicProcedure.input(schemas.credentials).mutation(({ ctx, input }) => {
-        limit(deps.loginLimiter, `user:${input.userId}`, 'auth.login', 'Too many sign-in attempts for this user');
-        if (ctx.clientIp !== null) {
-          limit(deps.loginLimiter, `ip:${ctx.clientIp}`, 'auth.login', 'Too many sign-in attempts from this address');
-        }
-        return accounts.login(input.userId, input.password);
-      }),
+      login: publicProcedure.input(schemas.credentials).mutation(({ ctx, input }) =>
+        limitFailedSignIns(deps.loginLimiter, { userId: input.userId, address: ctx.clientIp }, metrics, () =>
+          accounts.login(input.userId, input.password),
+        ),
+      ),
     }),
 
     me: authedProcedure.query(({ ctx }) => {

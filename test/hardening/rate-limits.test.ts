@@ -3,6 +3,7 @@ import { createParleyHttpClient, type AppRouter, type TRPCClientError } from '@p
 import { startServer } from '../helpers/server.js';
 import { collect } from '../helpers/collect.js';
 import { metric } from '../helpers/metrics.js';
+import { httpClientFrom } from '../helpers/from-address.js';
 
 type ClientError = TRPCClientError<AppRouter>;
 
@@ -49,17 +50,18 @@ describe('rate limits', () => {
     await vi.waitFor(() => flooder.sendToUser.mutate({ to: 'bob', text: 'later' }), { timeout: 3000, interval: 50 });
   });
 
-  it('refuses sign-in attempts for one user id past the limit, even with the right password', async () => {
+  it('refuses sign-in attempts for one user id past the limit of failures, even with the right password', async () => {
     await using t = await startServer({ loginRateLimit: { perSecond: 1 / 60, burst: 3 } });
     const http = createParleyHttpClient({ url: t.url });
     await http.auth.register.mutate({ userId: 'alice', password: 'correct horse battery' });
+    // Each guess from its own address, so only the user id's count runs out.
     for (let i = 0; i < 3; i++) {
-      await expect(http.auth.login.mutate({ userId: 'alice', password: `wrong password ${i}` })).rejects.toMatchObject({
-        data: { code: 'UNAUTHORIZED' },
-      });
+      await expect(
+        httpClientFrom(t.url, `127.0.0.${2 + i}`).auth.login.mutate({ userId: 'alice', password: `wrong password ${i}` }),
+      ).rejects.toMatchObject({ data: { code: 'UNAUTHORIZED' } });
     }
-    const limited = (await http.auth.login
-      .mutate({ userId: 'alice', password: 'correct horse battery' })
+    const limited = (await httpClientFrom(t.url, '127.0.0.9')
+      .auth.login.mutate({ userId: 'alice', password: 'correct horse battery' })
       .catch((error: unknown) => error)) as ClientError;
     expect(limited.data).toMatchObject({ code: 'TOO_MANY_REQUESTS' });
     expect(limited.data?.retryAfterMs).toBeGreaterThan(50_000);
