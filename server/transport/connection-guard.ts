@@ -27,7 +27,7 @@ export interface ConnectionGuardOptions {
   log: Logger;
 }
 
-/** Warn when the open connections and the descriptors open at start reach this share of the limit. */
+/** Share of the connection or descriptor limit past which the log warns. */
 const nearLimitShare = 0.9;
 
 export function guardConnections(server: Server, options: ConnectionGuardOptions) {
@@ -42,8 +42,13 @@ export function guardConnections(server: Server, options: ConnectionGuardOptions
     pending.remove(key);
   };
   let open = 0;
-  const nearLimitAt = descriptors.limit === null ? Infinity : Math.floor(descriptors.limit * nearLimitShare);
-  const warnNearLimit = burstWarning(log, 'near the file-descriptor limit: new connections will soon fail');
+  // Warn at 90% of the cap, or of the descriptors left after those open at start when the
+  // cap was set above the descriptor limit.
+  const nearLimitAt = Math.min(
+    Math.floor(options.maxConnections * nearLimitShare),
+    descriptors.limit === null ? Infinity : Math.floor(descriptors.limit * nearLimitShare) - descriptors.openAtStart,
+  );
+  const warnNearLimit = burstWarning(log, 'near the connection limit: new connections will soon be dropped');
   const warnDropped = burstWarning(log, 'connection dropped: at PARLEY_MAX_CONNECTIONS');
   const warnPerIp = burstWarning(log, 'connection closed: too many connections from this address before the upgrade');
   const warnAcceptFailed = burstWarning(log, 'accept failed: out of file descriptors, connections are being dropped');
@@ -60,8 +65,8 @@ export function guardConnections(server: Server, options: ConnectionGuardOptions
       open -= 1;
       release(socket);
     });
-    if (open + descriptors.openAtStart >= nearLimitAt) {
-      warnNearLimit({ connections: open, descriptorLimit: descriptors.limit });
+    if (open >= nearLimitAt) {
+      warnNearLimit({ connections: open, maxConnections: options.maxConnections, descriptorLimit: descriptors.limit });
     }
     const peer = socket.remoteAddress;
     // Behind a trusted proxy the client is not known before its headers: only the total cap applies.
