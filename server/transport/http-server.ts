@@ -83,7 +83,14 @@ export function createParleyHttpServer(options: HttpServerOptions) {
     // The path only: a query string could carry input, and input may carry message text.
     res.once('finish', () =>
       options.log.debug(
-        { reqId, method: req.method, path: pathname, status: res.statusCode, ms: Math.round(performance.now() - started) },
+        {
+          reqId,
+          ip: options.clientAddress.of(req),
+          method: req.method,
+          path: pathname,
+          status: res.statusCode,
+          ms: Math.round(performance.now() - started),
+        },
         'http request',
       ),
     );
@@ -133,13 +140,15 @@ export function createParleyHttpServer(options: HttpServerOptions) {
     sendJson(res, 404, { error: `Nothing at ${pathname}: the API is at ${trpcPath}` });
   };
 
+  // Node checks the headers and request deadlines on an interval (30 s by default): make it
+  // a quarter of the shorter one, so a deadline is kept to within a quarter of itself.
+  const deadlines = [config.headersTimeoutMs, config.requestTimeoutMs].filter((ms) => ms > 0);
   const server = createHttpServer(
     {
       headersTimeout: config.headersTimeoutMs,
       requestTimeout: config.requestTimeoutMs,
       keepAliveTimeout: config.idleTimeoutMs,
-      // Node checks the headers and request deadlines on this interval (30 s by default).
-      connectionsCheckingInterval: Math.max(100, Math.min(5000, Math.floor(config.headersTimeoutMs / 4) || 5000)),
+      connectionsCheckingInterval: Math.max(100, Math.min(5000, Math.floor(Math.min(...deadlines, 20_000) / 4))),
     },
     handle,
   );
