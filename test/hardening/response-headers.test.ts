@@ -3,7 +3,7 @@
  * demo page cannot be framed and talks only to its own origin; source maps are served
  * only when asked for; /metrics is cached for a second and can require a token.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -69,7 +69,6 @@ describe('response headers', () => {
       expect(csp).toContain(`connect-src 'self' ws://${host} wss://${host}`);
       expect(csp).toContain("default-src 'self'");
       // A Host header that is not a plain host[:port] is not copied into the policy.
-      const { request } = await import('node:http');
       const odd = await new Promise<string>((resolve, reject) => {
         const req = request(`${demo.url}/`, { headers: { host: "evil; script-src 'unsafe-inline'" } }, (r) => {
           r.resume();
