@@ -23,6 +23,7 @@ import { createHttpContextFactory } from './transport/context.js';
 import { createParleyHttpServer, trpcPath } from './transport/http-server.js';
 import { createParleyWsServer } from './transport/ws-server.js';
 import { createStaticHandler } from './transport/static-files.js';
+import { createClientAddress } from './transport/client-address.js';
 import { packageRoot } from './package-root.js';
 import { countingFailures, createMetrics, routerMetrics } from './observability/metrics.js';
 import { TokenBuckets } from './limits/token-buckets.js';
@@ -90,18 +91,21 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   const router = createAppRouter(routerDeps);
   const procedures = createMessageProcedures(routerDeps);
 
-  const ws = createParleyWsServer({ router, procedures, accounts, config, metrics, log });
+  const clientAddress = createClientAddress(config.trustProxy);
+  const ws = createParleyWsServer({ router, procedures, accounts, config, clientAddress, metrics, log });
   const http = createParleyHttpServer({
     router,
-    createContext: createHttpContextFactory(accounts),
-    maxBatch: config.maxBatch,
+    createContext: createHttpContextFactory(accounts, clientAddress),
     checkReady: async () => {
       await store.ping();
       await bus.ping();
     },
-    serveStatic: createStaticHandler(demoDir),
+    serveStatic: createStaticHandler(demoDir, { serveSourceMaps: config.serveSourceMaps }),
     onUpgrade: ws.handleUpgrade,
     metrics: { contentType: metrics.registry.contentType, render: () => metrics.registry.metrics() },
+    countClose: (reason) => metrics.closes.inc({ reason }),
+    clientAddress,
+    config,
     log,
   });
 

@@ -78,6 +78,25 @@ const envSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 characters: letters, digits, and _ . : -')
     .default('parley:'),
+  PARLEY_MAX_CONNECTIONS: count(1).optional(),
+  PARLEY_HEADERS_TIMEOUT: duration.default('10s'),
+  PARLEY_REQUEST_TIMEOUT: duration.default('30s'),
+  PARLEY_IDLE_TIMEOUT: duration.default('5s'),
+  PARLEY_MAX_BODY: count(1024).default(64 * 1024),
+  PARLEY_TRUST_PROXY: z
+    .string()
+    .default('off')
+    .transform((list) => (list.trim() === 'off' ? [] : list.split(',').map((a) => a.trim()).filter((a) => a !== '')))
+    .pipe(
+      z.array(
+        z.union([z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6()], {
+          error: 'must be "off" or comma-separated addresses or CIDRs, like 10.0.0.5,10.1.0.0/16,fd00::/8',
+        }),
+      ),
+    ),
+  PARLEY_SERVE_SOURCE_MAPS: z.enum(['on', 'off'], { error: 'must be on or off' }).default('off'),
+  PARLEY_METRICS_MAX_AGE: duration.default('1s'),
+  PARLEY_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters (use a long random string)').optional(),
 });
 
 /** A rate as requests per second, with the burst a bucket holds; null means no limit. */
@@ -134,6 +153,24 @@ export interface Config {
   allowedOrigins: string[];
   /** Serve sendToUser, ack and onMessage beneath tRPC on the WebSocket (same frames; faster). */
   directCalls: boolean;
+  /** Open TCP connections (WebSockets included) past which new ones are dropped at accept; null: from the descriptor limit. */
+  maxConnections: number | null;
+  /** Time to receive a request's headers, in ms (0: off). */
+  headersTimeoutMs: number;
+  /** Time to receive a whole request, headers and body, in ms (0: off). */
+  requestTimeoutMs: number;
+  /** A connection that has not upgraded is closed after this long without a request, in ms (0: off). */
+  idleTimeoutMs: number;
+  /** Largest HTTP request body, in bytes; a larger one is answered 413. */
+  maxBodyBytes: number;
+  /** Addresses and CIDRs of proxies whose `X-Forwarded-For` names the client; empty: none. */
+  trustProxy: string[];
+  /** Serve the demo's `*.map` files. */
+  serveSourceMaps: boolean;
+  /** `GET /metrics` serves a render up to this old, in ms (0: a fresh one every time). */
+  metricsMaxAgeMs: number;
+  /** Set: `GET /metrics` needs `Authorization: Bearer <this>`. */
+  metricsToken: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -170,6 +207,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`Invalid configuration:\n  ${lines.join('\n  ')}`);
   }
   const e = parsed.data;
+  const headersTimeoutMs = durationMs(e.PARLEY_HEADERS_TIMEOUT);
+  const requestTimeoutMs = durationMs(e.PARLEY_REQUEST_TIMEOUT);
+  // node:http refuses a headers deadline later than the whole request's.
+  if (requestTimeoutMs > 0 && headersTimeoutMs > requestTimeoutMs) {
+    throw new ConfigError(
+      'Invalid configuration:\n  PARLEY_HEADERS_TIMEOUT: must not be longer than PARLEY_REQUEST_TIMEOUT',
+    );
+  }
   return {
     port: e.PORT,
     host: e.HOST,
@@ -197,6 +242,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownGraceMs: durationMs(e.PARLEY_SHUTDOWN_GRACE),
     allowedOrigins: e.PARLEY_ALLOWED_ORIGINS,
     directCalls: e.PARLEY_DIRECT_CALLS === 'on',
+    maxConnections: e.PARLEY_MAX_CONNECTIONS ?? null,
+    headersTimeoutMs,
+    requestTimeoutMs,
+    idleTimeoutMs: durationMs(e.PARLEY_IDLE_TIMEOUT),
+    maxBodyBytes: e.PARLEY_MAX_BODY,
+    trustProxy: e.PARLEY_TRUST_PROXY,
+    serveSourceMaps: e.PARLEY_SERVE_SOURCE_MAPS === 'on',
+    metricsMaxAgeMs: durationMs(e.PARLEY_METRICS_MAX_AGE),
+    metricsToken: e.PARLEY_METRICS_TOKEN,
   };
 }
 

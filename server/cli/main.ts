@@ -49,6 +49,11 @@ PARLEY_MAX_CONNECTIONS_PER_IP (256), PARLEY_MAX_SUBSCRIPTIONS (10), PARLEY_AUTH_
 least 1s), PARLEY_SEND_BUFFER_LIMIT (1048576), PARLEY_HEARTBEAT (30s, at least 1s),
 PARLEY_SHUTDOWN_GRACE (10s, 0 for none). Rates are "off" or above zero.
 PARLEY_ALLOWED_ORIGINS (empty: same origin only).
+Connections: PARLEY_MAX_CONNECTIONS (the descriptor limit minus 128), PARLEY_HEADERS_TIMEOUT (10s),
+PARLEY_REQUEST_TIMEOUT (30s), PARLEY_IDLE_TIMEOUT (5s), PARLEY_MAX_BODY (65536),
+PARLEY_TRUST_PROXY (off, or proxy addresses/CIDRs whose X-Forwarded-For names the client).
+PARLEY_METRICS_TOKEN (unset: /metrics is open), PARLEY_METRICS_MAX_AGE (1s),
+PARLEY_SERVE_SOURCE_MAPS (off).
 PARLEY_DIRECT_CALLS (on; off: every WebSocket call through tRPC's adapter).
 See the README for what each does.`,
   token: `Usage: parley token <userId> [--ttl 1h]

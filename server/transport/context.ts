@@ -9,6 +9,7 @@ import { TRPCError } from '@trpc/server';
 import { TokenError } from '../auth/tokens.js';
 import { StoreUnavailableError } from '../messages/errors.js';
 import type { Context } from '../router/trpc.js';
+import type { ClientAddress } from './client-address.js';
 
 export interface TokenContext {
   userId: string | null;
@@ -40,15 +41,11 @@ export async function contextFromToken(accounts: AccountService, token: unknown)
   }
 }
 
-export function clientIp(req: IncomingMessage): string | null {
-  return req.socket.remoteAddress ?? null;
-}
-
-export function createHttpContextFactory(accounts: AccountService) {
+export function createHttpContextFactory(accounts: AccountService, clientAddress: ClientAddress) {
   return async ({ req }: { req: IncomingMessage }): Promise<Context> => {
     const header = req.headers.authorization;
     const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
-    const base = { clientIp: clientIp(req), connection: null };
+    const base = { clientIp: clientAddress.of(req), connection: null };
     if (header && !match) {
       return { ...base, userId: null, authError: 'The Authorization header must be "Bearer <token>"' };
     }

@@ -18,7 +18,8 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../observability/metrics.js';
 import { closeCodes } from './close-codes.js';
 import { logProcedureError } from './procedure-errors.js';
-import { clientIp, contextFromToken } from './context.js';
+import { contextFromToken } from './context.js';
+import type { ClientAddress } from './client-address.js';
 import { ConnectionCounter } from './connection-counter.js';
 import { closeAsSlowConsumer, corkPerTurn } from './cork-per-turn.js';
 import { startHeartbeat } from './heartbeat.js';
@@ -34,6 +35,8 @@ export interface WsServerOptions {
   procedures: MessageProcedures;
   accounts: AccountService;
   config: Config;
+  /** Who a handshake is from (the forwarded address behind a trusted proxy): the per-address cap's key. */
+  clientAddress: ClientAddress;
   metrics: Metrics;
   log: Logger;
 }
@@ -49,7 +52,7 @@ function refuseHandshake(socket: Duplex, status: string): void {
   socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }
 
-export function createParleyWsServer({ router, procedures, accounts, config, metrics, log }: WsServerOptions) {
+export function createParleyWsServer({ router, procedures, accounts, config, clientAddress, metrics, log }: WsServerOptions) {
   const wss = new WebSocketServer({
     noServer: true,
     perMessageDeflate: false,
@@ -87,7 +90,7 @@ export function createParleyWsServer({ router, procedures, accounts, config, met
 
   const createContextOf = async ({ req, res: ws, info }: CreateWSSContextFnOptions): Promise<Context> => {
     const backpressure = backpressures.get(ws) ?? (() => null);
-    const base = { clientIp: clientIp(req), connection: { subscriptions: 0, backpressure } };
+    const base = { clientIp: clientAddress.of(req), connection: { subscriptions: 0, backpressure } };
     const auth = await contextFromToken(accounts, info.connectionParams?.['token']);
     // A socket without a token (no connectionParams, or none in them) keeps its deadline.
     if (auth.userId !== null || auth.refusal !== null) clearTimeout(authDeadlines.get(ws));
@@ -134,7 +137,7 @@ export function createParleyWsServer({ router, procedures, accounts, config, met
         metrics.closes.inc({ reason: 'origin' });
         return refuseHandshake(socket, '403 Forbidden');
       }
-      const ip = clientIp(req) ?? 'unknown';
+      const ip = clientAddress.of(req) ?? 'unknown';
       wss.handleUpgrade(req, socket, head, (ws) => {
         const connId = ++connections;
         log.debug({ connId, ip }, 'websocket open');

@@ -45,7 +45,15 @@ export function signToken(userId: string, ttlSeconds = 3600, secret = testSecret
 export async function startServer(overrides: Partial<Config> = {}, options: ServerOptions = {}): Promise<TestServer> {
   const dataDir = overrides.dataDir ?? tempDir();
   const backend = await testBackend(dataDir);
-  const config = defaultConfig({ port: 0, dataDir, jwtSecret: testSecret, ...backend.config, ...overrides });
+  // Tests read /metrics right after what they count: no cached renders unless a test asks.
+  const config = defaultConfig({
+    port: 0,
+    dataDir,
+    jwtSecret: testSecret,
+    metricsMaxAgeMs: 0,
+    ...backend.config,
+    ...overrides,
+  });
   const server = await createServer(config, { log: createLogger('silent'), ...options });
   const clients: ParleyClient[] = [];
   let stopped = false;
