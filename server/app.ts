@@ -65,7 +65,10 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   const bus = countingFailures(busImpl, () => metrics.busErrors.inc());
   const tokens = createTokenService(loadOrCreateSecret(dataDir, config.jwtSecret));
   const accounts = new AccountService(store, tokens, config.tokenTtlSeconds);
-  const messages = new MessageService(store, bus);
+  const messages = new MessageService(store, bus, {
+    maxReplays: config.maxReplays,
+    maxReplaysPerUser: config.maxReplaysPerUser,
+  });
   const inFlight = new InFlight();
   const limiter = (rate: Config['sendRateLimit']) => (rate ? new TokenBuckets(rate.perSecond, rate.burst) : null);
   const routerDeps = {

@@ -45,6 +45,8 @@ const envSchema = z.object({
   PARLEY_MAX_CONNECTIONS_PER_USER: count(1).default(20),
   PARLEY_MAX_CONNECTIONS_PER_IP: count(1).default(256),
   PARLEY_MAX_SUBSCRIPTIONS: count(1).default(10),
+  PARLEY_MAX_REPLAYS: count(1).default(8),
+  PARLEY_MAX_REPLAYS_PER_USER: count(1).default(2),
   PARLEY_AUTH_TIMEOUT: duration.default('10s'),
   PARLEY_HEARTBEAT: duration.default('30s'),
   PARLEY_SHUTDOWN_GRACE: duration.default('10s'),
@@ -93,6 +95,9 @@ export interface Config {
   maxConnectionsPerUser: number;
   maxConnectionsPerIp: number;
   maxSubscriptionsPerConnection: number;
+  /** Subscriptions replaying stored messages at once, over the server and per user (the others wait their turn). */
+  maxReplays: number;
+  maxReplaysPerUser: number;
   /** How long a WebSocket may take to send its `connectionParams`, in ms. */
   authTimeoutMs: number;
   /** Interval of WebSocket pings; a peer silent for two intervals is closed. In ms. */
@@ -157,6 +162,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxConnectionsPerUser: e.PARLEY_MAX_CONNECTIONS_PER_USER,
     maxConnectionsPerIp: e.PARLEY_MAX_CONNECTIONS_PER_IP,
     maxSubscriptionsPerConnection: e.PARLEY_MAX_SUBSCRIPTIONS,
+    maxReplays: e.PARLEY_MAX_REPLAYS,
+    maxReplaysPerUser: e.PARLEY_MAX_REPLAYS_PER_USER,
     authTimeoutMs: durationMs(e.PARLEY_AUTH_TIMEOUT),
     heartbeatMs: durationMs(e.PARLEY_HEARTBEAT),
     shutdownGraceMs: durationMs(e.PARLEY_SHUTDOWN_GRACE),

@@ -7,6 +7,7 @@ import { initTRPC, TRPCError } from '@trpc/server';
 import { transformer } from './transformer.js';
 import {
   ClientMsgIdConflictError,
+  CursorPastHeadError,
   InvalidCredentialsError,
   StoreUnavailableError,
   UnknownRecipientError,
@@ -56,6 +57,8 @@ const domainErrorCodes = [
   [RateLimitedError, 'TOO_MANY_REQUESTS'],
   // 503: the SDK retries it (a send keeps its clientMsgId, so it is stored once).
   [StoreUnavailableError, 'SERVICE_UNAVAILABLE'],
+  // Terminal in the SDK: resubscribing from the same cursor would wait forever again.
+  [CursorPastHeadError, 'BAD_REQUEST'],
 ] as const;
 
 /** The tRPC error a domain failure calls for, or null when `cause` is not one. */
