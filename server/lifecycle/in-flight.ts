@@ -3,11 +3,26 @@
  * Tracks requests that are running, so shutdown can wait for every accepted send to
  * commit and be answered before it closes sockets and the store.
  */
+
+/**
+ * The server is stopping and takes no new work. Retryable: nothing was done, and the
+ * client may send the request again (here once back, or elsewhere).
+ */
+export class ShuttingDownError extends Error {
+  override name = 'ShuttingDownError';
+  readonly code = 'SHUTTING_DOWN';
+  constructor() {
+    super('The server is shutting down: try again shortly');
+  }
+}
+
 export class InFlight {
   #count = 0;
+  #refusing = false;
   #waiters: Array<() => void> = [];
 
   async track<T>(work: () => Promise<T>): Promise<T> {
+    if (this.#refusing) throw new ShuttingDownError();
     this.#count++;
     try {
       return await work();
@@ -31,5 +46,18 @@ export class InFlight {
         resolve();
       });
     });
+  }
+
+  /**
+   * For shutdown: lets running work finish, then refuses new work and waits for what
+   * started meanwhile (a call already on its way to `track` when the count reached zero),
+   * all within `timeoutMs`. Once it resolves, nothing that is not yet done will be
+   * stored, so no reply owed is still to come (unless the time ran out).
+   */
+  async drain(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    await this.idle(timeoutMs);
+    this.#refusing = true;
+    await this.idle(Math.max(0, deadline - Date.now()));
   }
 }

@@ -14,6 +14,7 @@ import {
   UserExistsError,
 } from '../messages/errors.js';
 import { RateLimitedError } from '../limits/rate-limited-error.js';
+import { ShuttingDownError } from '../lifecycle/in-flight.js';
 
 /**
  * Kept a plain interface so the SDK's bundled types carry no server internals.
@@ -57,6 +58,7 @@ const domainErrorCodes = [
   [RateLimitedError, 'TOO_MANY_REQUESTS'],
   // 503: the SDK retries it (a send keeps its clientMsgId, so it is stored once).
   [StoreUnavailableError, 'SERVICE_UNAVAILABLE'],
+  [ShuttingDownError, 'SERVICE_UNAVAILABLE'],
   // Terminal in the SDK: resubscribing from the same cursor would wait forever again.
   [CursorPastHeadError, 'BAD_REQUEST'],
 ] as const;
