@@ -45,7 +45,7 @@ const envSchema = z.object({
   PARLEY_MAX_CONNECTIONS_PER_USER: count(1).default(20),
   PARLEY_MAX_CONNECTIONS_PER_IP: count(1).default(256),
   PARLEY_MAX_SUBSCRIPTIONS: count(1).default(10),
-  PARLEY_MAX_REPLAYS: count(1).default(8),
+  PARLEY_MAX_REPLAYS: count(1).default(4),
   PARLEY_MAX_REPLAYS_PER_USER: count(1).default(2),
   PARLEY_AUTH_TIMEOUT: duration.default('10s'),
   PARLEY_HEARTBEAT: duration.default('30s'),

@@ -16,7 +16,7 @@ import type { MessagesPort } from '../router/ports.js';
  * How many stream entries one store read returns during replay. Each page is delivered
  * within one turn of the event loop, so a smaller page lets live sends in sooner.
  */
-const replayPageSize = 100;
+const replayPageSize = 50;
 
 export interface MessageServiceLimits {
   /** Replays reading and delivering a page at once, over the whole server. */
