@@ -100,26 +100,31 @@ export class MessageService implements MessagesPort {
   async *#replay(userId: string, afterSeq: number, signal: AbortSignal): AsyncGenerator<Message, number> {
     let last = afterSeq;
     while (!signal.aborted) {
-      const release = await this.#replaySlots.acquire(userId, signal);
-      if (release === null) break;
-      let pageLength: number;
-      try {
-        // Each page on a turn of its own: live sends get the event loop between pages,
-        // and a slot handed over by another replay does not run within that one's turn.
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        if (signal.aborted) break;
-        const page = await this.store.readStream(userId, last, replayPageSize);
-        pageLength = page.length;
-        for (const message of page) {
-          last = message.seq;
-          yield message;
-        }
-      } finally {
-        release();
+      const page = await this.#readPage(userId, last, signal);
+      if (page === null) break;
+      // Delivered in the turn it was read, while the client keeps up; one that does not
+      // (backpressure) holds no slot meanwhile.
+      for (const message of page) {
+        last = message.seq;
+        yield message;
       }
-      if (pageLength < replayPageSize) break;
+      if (page.length < replayPageSize) break;
     }
     return last;
+  }
+
+  /** The next replay page once this stream's turn comes, or null if `signal` aborts first. */
+  async #readPage(userId: string, afterSeq: number, signal: AbortSignal): Promise<Message[] | null> {
+    const release = await this.#replaySlots.acquire(userId, signal);
+    if (release === null) return null;
+    try {
+      // Each page on a turn of its own: live sends get the event loop between pages, and
+      // a slot handed over by another replay does not run within that one's turn.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      return signal.aborted ? null : await this.store.readStream(userId, afterSeq, replayPageSize);
+    } finally {
+      release();
+    }
   }
 
   /** Raises the user's acknowledged seq (never lowers it, never past the stream's head). */

@@ -1,8 +1,8 @@
 /**
  * @module replay-slots
- * Bounds how many stream replays read and deliver stored messages at once, per user and
+ * Bounds how many stream replays read a page of stored messages at once, per user and
  * per server, so that many subscriptions catching up on long streams take turns instead
- * of crowding out live sends. A replay holds a slot for one page at a time; a waiting
+ * of crowding out live sends. A replay holds a slot while it reads one page; a waiting
  * replay is served in arrival order as soon as a slot of its own user and of the server
  * is free (a user at their limit does not hold up other users).
  */
