@@ -19,7 +19,7 @@ import type { MessagesPort } from '../router/ports.js';
 const replayPageSize = 50;
 
 export interface MessageServiceLimits {
-  /** Replays reading and delivering a page at once, over the whole server. */
+  /** Replays reading a page at once, over the whole server (each page is then delivered in that turn). */
   maxReplays: number;
   /** The same, per user (over all of their subscriptions). */
   maxReplaysPerUser: number;
