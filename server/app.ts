@@ -119,8 +119,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
         const httpClosed = new Promise<void>((done) => http.close(() => done()));
         ws.stopAccepting();
         http.closeIdleConnections();
-        // Every stored send is answered: new work is refused (retryable) before the
-        // sockets close, and ws.close() lets the last replies reach their sockets first.
+        // Every stored send is answered: new work is refused (retryable), running work
+        // finishes, and ws.close() lets the last replies reach their sockets first.
         await inFlight.drain(config.shutdownGraceMs);
         await ws.close();
         http.closeAllConnections();

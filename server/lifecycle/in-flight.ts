@@ -49,15 +49,13 @@ export class InFlight {
   }
 
   /**
-   * For shutdown: lets running work finish, then refuses new work and waits for what
-   * started meanwhile (a call already on its way to `track` when the count reached zero),
-   * all within `timeoutMs`. Once it resolves, nothing that is not yet done will be
-   * stored, so no reply owed is still to come (unless the time ran out).
+   * For shutdown: refuses new work from now on and waits for what is running, for up to
+   * `timeoutMs`. Refusing at once, not once idle: under steady traffic the count may never
+   * reach zero, and work admitted late would be stored after its socket closed. Once it
+   * resolves (in time), nothing more will be stored, so every reply owed is on its way.
    */
-  async drain(timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    await this.idle(timeoutMs);
+  drain(timeoutMs: number): Promise<void> {
     this.#refusing = true;
-    await this.idle(Math.max(0, deadline - Date.now()));
+    return this.idle(timeoutMs);
   }
 }
