@@ -56,6 +56,8 @@ export class MessageService implements MessagesPort {
    * delivered: no message would ever reach it.
    */
   async stream(userId: string, afterSeq: number | null, signal: AbortSignal): Promise<AsyncIterable<Message>> {
+    // An abort listener added now would never run, so nothing would let go of the bus.
+    signal.throwIfAborted();
     const live = new LiveEvents(this.bus, userId, signal);
     try {
       if (afterSeq !== null) {
