@@ -74,7 +74,10 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   const bus = countingFailures(busImpl, () => metrics.busErrors.inc());
   const tokens = createTokenService(loadOrCreateSecret(dataDir, config.jwtSecret), config);
   const accounts = new AccountService(store, tokens, config.tokenTtlSeconds);
-  const messages = new MessageService(store, bus);
+  const messages = new MessageService(store, bus, {
+    maxReplays: config.maxReplays,
+    maxReplaysPerUser: config.maxReplaysPerUser,
+  });
   const inFlight = new InFlight();
   const limiter = (rate: Config['sendRateLimit']) => (rate ? new TokenBuckets(rate.perSecond, rate.burst) : null);
   const routerDeps = {
@@ -130,7 +133,9 @@ export async function createServer(config: Config, options: ServerOptions = {}):
         const httpClosed = new Promise<void>((done) => http.close(() => done()));
         ws.stopAccepting();
         http.closeIdleConnections();
-        await inFlight.idle(config.shutdownGraceMs);
+        // Every stored send is answered: new work is refused (retryable), running work
+        // finishes, and ws.close() lets the last replies reach their sockets first.
+        await inFlight.drain(config.shutdownGraceMs);
         await ws.close();
         http.closeAllConnections();
         await httpClosed;

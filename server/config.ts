@@ -63,6 +63,8 @@ const envSchema = z.object({
   PARLEY_MAX_CONNECTIONS_PER_USER: count(1).default(20),
   PARLEY_MAX_CONNECTIONS_PER_IP: count(1).default(256),
   PARLEY_MAX_SUBSCRIPTIONS: count(1).default(10),
+  PARLEY_MAX_REPLAYS: count(1).default(4),
+  PARLEY_MAX_REPLAYS_PER_USER: count(1).default(2),
   // A socket needs time to open and send its token; a ping every few ms is no heartbeat;
   // a grace of 0 is meaningful (close at once).
   PARLEY_AUTH_TIMEOUT: timerDuration('1s').default('10s'),
@@ -143,6 +145,9 @@ export interface Config {
   maxConnectionsPerUser: number;
   maxConnectionsPerIp: number;
   maxSubscriptionsPerConnection: number;
+  /** Subscriptions replaying stored messages at once, over the server and per user (the others wait their turn). */
+  maxReplays: number;
+  maxReplaysPerUser: number;
   /** How long a WebSocket may take to send its `connectionParams`, in ms. */
   authTimeoutMs: number;
   /** Interval of WebSocket pings; a peer silent for two intervals is closed. In ms. */
@@ -237,6 +242,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxConnectionsPerUser: e.PARLEY_MAX_CONNECTIONS_PER_USER,
     maxConnectionsPerIp: e.PARLEY_MAX_CONNECTIONS_PER_IP,
     maxSubscriptionsPerConnection: e.PARLEY_MAX_SUBSCRIPTIONS,
+    maxReplays: e.PARLEY_MAX_REPLAYS,
+    maxReplaysPerUser: e.PARLEY_MAX_REPLAYS_PER_USER,
     authTimeoutMs: durationMs(e.PARLEY_AUTH_TIMEOUT),
     heartbeatMs: durationMs(e.PARLEY_HEARTBEAT),
     shutdownGraceMs: durationMs(e.PARLEY_SHUTDOWN_GRACE),

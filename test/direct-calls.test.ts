@@ -84,9 +84,10 @@ async function script(t: TestServer) {
   await step(bob, { id: 1, ...subscribe({ lastEventId: 'x' }) }, [1, 6]);
   await step(bob, { id: 1, method: 'subscription', params: { path: 'nope', input: {} } }, [1, 7]);
   await step(bob, { id: 9, ...subscribe({ lastEventId: 'x' }) }, [9, 1]);
-  await step(bob, { id: 10, ...subscribe() }, [10, 3]);
+  await step(bob, { id: 10, ...subscribe() }, [10, 1]);
   await step(bob, stop(1), [1, 8]);
   await step(bob, [stop(2)], [2, 4]);
+  await step(bob, { id: 12, ...subscribe({}, '1000') }, [12, 1]);
   await step(bob, [{ id: 11, ...subscribe() }, stop(11)], [11, 1]);
   const anonymous = await openRaw(t.url, { token: undefined });
   await step(anonymous, { id: 1, ...send({ to: 'bob', text: 'hi' }) }, [1, 1]);
@@ -108,7 +109,12 @@ describe('per-message procedures beneath tRPC (transport/direct-calls.ts)', () =
     expect(got.bob['1']?.slice(4, 7).map((f) => f.error?.json?.message)).toEqual(Array(3).fill('Duplicate id 1'));
     expect(kinds(got.bob, 2)).toEqual(['started', 'data', 'data', 'stopped']);
     expect(kinds(got.bob, 9)).toEqual(['BAD_REQUEST']);
-    expect(kinds(got.bob, 10)).toEqual(['started', 'TOO_MANY_REQUESTS', 'stopped']);
+    // Refused before 'started': the client never sees the subscription begin.
+    expect(kinds(got.bob, 10)).toEqual(['TOO_MANY_REQUESTS']);
+    expect(kinds(got.bob, 12)).toEqual(['BAD_REQUEST']);
+    expect(got.bob['12']?.[0]?.error?.json?.message).toBe(
+      "lastEventId 1000 is past the end of your stream (3): the server's data was reset; resubscribe without lastEventId",
+    );
     expect(kinds(got.bob, 11)).toEqual(['stopped']);
     const aliceKinds = [1, 2, 3, 4, 'x', 5, 6, 7].map((id) => kinds(got.alice, id));
     expect(aliceKinds).toEqual([['data'], ['data'], ['data'], ['BAD_REQUEST'], ['data'], ['NOT_FOUND'], ['CONFLICT'], ['data']]);
@@ -118,7 +124,7 @@ describe('per-message procedures beneath tRPC (transport/direct-calls.ts)', () =
     const served = (t: TestServer, procedure: string) => metric(t.url, 'parley_direct_calls_total', { procedure });
     expect(await served(direct, 'sendToUser')).toBe(5);
     expect(await served(direct, 'ack')).toBe(2);
-    expect(await served(direct, 'onMessage')).toBe(7);
+    expect(await served(direct, 'onMessage')).toBe(8);
     expect(await served(direct, 'subscription.stop')).toBe(3);
     expect(await served(viaTrpc, 'sendToUser')).toBe(0);
   });
@@ -180,9 +186,12 @@ describe('per-message procedures beneath tRPC (transport/direct-calls.ts)', () =
         calls.push(`send ${input.text}`);
         return Promise.resolve({ ...message, ...input });
       },
-      stream: async function* () {
-        yield message;
-      },
+      stream: () =>
+        Promise.resolve(
+          (async function* () {
+            yield message;
+          })(),
+        ),
       ack: (_userId, upTo) => Promise.resolve(upTo),
       history: () => Promise.resolve([]),
       conversations: () => Promise.resolve([]),
@@ -239,9 +248,10 @@ describe('per-message procedures beneath tRPC (transport/direct-calls.ts)', () =
       await settle();
       expect(toTrpc).toEqual([]);
       const frames = ws.sent.map((frame) => JSON.parse(frame) as RawReply);
+      // The subscription opens (asynchronously) before its 'started'.
       expect(frames.map((f) => [f.id, f.result?.type])).toEqual([
-        [8, 'started'],
         [7, 'data'],
+        [8, 'started'],
         [8, 'data'],
         [8, 'stopped'],
       ]);
@@ -253,7 +263,7 @@ describe('per-message procedures beneath tRPC (transport/direct-calls.ts)', () =
       deliver([call({ to: 'bob', text: 'a' }), other, { id: 8, ...subscribe() }, { ...call({ to: 'bob', text: 'b' }), id: 6 }]);
       await settle();
       expect(calls).toEqual(['send a', `tRPC ${JSON.stringify(other)}`, 'send b']);
-      expect(ws.sent.map((frame) => (JSON.parse(frame) as RawReply).id)).toEqual([8, 7, 6, 8, 8]);
+      expect(ws.sent.map((frame) => (JSON.parse(frame) as RawReply).id)).toEqual([7, 6, 8, 8, 8]);
     });
 
     it('stops a subscription from the same batch, and passes a stop it does not know to tRPC', async () => {

@@ -48,3 +48,21 @@ export class StoreUnavailableError extends Error {
     super('The message store is unavailable right now: try again shortly', options);
   }
 }
+
+/**
+ * A resume cursor past the end of the user's stream: the server's data was reset (or the
+ * cursor was made up), and waiting for that seq would deliver nothing, ever.
+ */
+export class CursorPastHeadError extends Error {
+  override name = 'CursorPastHeadError';
+  readonly code = 'CURSOR_PAST_HEAD';
+  constructor(
+    readonly lastEventId: number,
+    readonly headSeq: number,
+  ) {
+    super(
+      `lastEventId ${lastEventId} is past the end of your stream (${headSeq}): the server's data was reset; ` +
+        'resubscribe without lastEventId',
+    );
+  }
+}

@@ -6,6 +6,7 @@
  */
 import { tracked, TRPCError } from '@trpc/server';
 import type { z } from 'zod';
+import type { Message } from '../messages/message.js';
 import type { MessagesPort, RateLimiter, RequestTracker, RouterMetrics } from './ports.js';
 import type { Context } from './trpc.js';
 import { domainTrpcError } from './trpc.js';
@@ -56,10 +57,37 @@ export function createMessageProcedures(deps: MessageProcedureDeps) {
     },
   } satisfies MessageMutation<typeof schemas.ack, unknown>;
 
+  /** The opened stream as tracked events (id = seq), at the connection's pace; `release` frees its place. */
+  async function* deliver(
+    stream: AsyncIterable<Message>,
+    connection: NonNullable<Context['connection']>,
+    release: () => void,
+  ) {
+    try {
+      for await (const message of stream) {
+        metrics.messageDelivered(message.sentAt);
+        yield tracked(String(message.seq), message);
+        const behind = connection.backpressure();
+        if (behind) await behind;
+      }
+    } catch (error) {
+      // Failures while streaming bypass the middleware's mapping (e.g. a store outage
+      // during a replay must reach the client as retryable, not as a bug).
+      throw domainTrpcError(error) ?? error;
+    } finally {
+      release();
+    }
+  }
+
   const onMessage = {
     input: schemas.onMessage,
-    /** The user's stream as tracked events (id = seq), replay first, until `signal` aborts. */
-    async *run(
+    /**
+     * The user's stream, replay first, until `signal` aborts. Whatever refuses the
+     * subscription (no WebSocket, the per-connection cap, a cursor past the stream's head,
+     * the store) rejects this promise, so the client gets the error alone, never
+     * 'started' first; both transports answer 'started' only once it resolves.
+     */
+    async run(
       ctx: Pick<Context, 'connection'> & { userId: string },
       input: z.output<typeof schemas.onMessage>,
       signal: AbortSignal,
@@ -76,23 +104,27 @@ export function createMessageProcedures(deps: MessageProcedureDeps) {
           message: `At most ${deps.maxSubscriptionsPerConnection} subscriptions per connection: stop one first`,
         });
       }
-      const after = input?.lastEventId == null ? null : Number(input.lastEventId);
+      // Counted from here, not from the first event: the other subscriptions of the same
+      // batch are checked meanwhile.
       connection.subscriptions++;
       metrics.subscriptionOpened();
-      try {
-        for await (const message of messages.stream(ctx.userId, after, signal)) {
-          metrics.messageDelivered(message.sentAt);
-          yield tracked(String(message.seq), message);
-          const behind = connection.backpressure();
-          if (behind) await behind;
-        }
-      } catch (error) {
-        // Failures while streaming bypass the middleware's mapping (e.g. a store outage
-        // during a replay must reach the client as retryable, not as a bug).
-        throw domainTrpcError(error) ?? error;
-      } finally {
+      let counted = true;
+      const release = () => {
+        if (!counted) return;
+        counted = false;
+        signal.removeEventListener('abort', release);
         connection.subscriptions--;
         metrics.subscriptionClosed();
+      };
+      // A stream the transport drops before starting it (stopped or closed meanwhile) is
+      // aborted, never iterated.
+      signal.addEventListener('abort', release, { once: true });
+      const after = input?.lastEventId == null ? null : Number(input.lastEventId);
+      try {
+        return deliver(await messages.stream(ctx.userId, after, signal), connection, release);
+      } catch (error) {
+        release();
+        throw domainTrpcError(error) ?? error;
       }
     },
   };

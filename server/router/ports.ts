@@ -17,7 +17,8 @@ export interface AccountsPort {
 
 export interface MessagesPort {
   send(input: NewMessage): Promise<Message>;
-  stream(userId: string, afterSeq: number | null, signal: AbortSignal): AsyncIterable<Message>;
+  /** Opens the stream; what refuses it (a bad cursor, the store) rejects before anything is delivered. */
+  stream(userId: string, afterSeq: number | null, signal: AbortSignal): Promise<AsyncIterable<Message>>;
   ack(userId: string, upTo: number): Promise<number>;
   history(userId: string, peer: string, before: string | null, limit: number): Promise<Message[]>;
   conversations(userId: string): Promise<Conversation[]>;

@@ -7,6 +7,7 @@ import { initTRPC, TRPCError } from '@trpc/server';
 import { transformer } from './transformer.js';
 import {
   ClientMsgIdConflictError,
+  CursorPastHeadError,
   InvalidCredentialsError,
   StoreUnavailableError,
   UnknownRecipientError,
@@ -14,6 +15,7 @@ import {
 } from '../messages/errors.js';
 import { RateLimitedError } from '../limits/rate-limited-error.js';
 import { isUnexpected, unexpectedMessage } from './unexpected-errors.js';
+import { ShuttingDownError } from '../lifecycle/in-flight.js';
 
 /**
  * Kept a plain interface so the SDK's bundled types carry no server internals.
@@ -58,6 +60,9 @@ const domainErrorCodes = [
   [RateLimitedError, 'TOO_MANY_REQUESTS'],
   // 503: the SDK retries it (a send keeps its clientMsgId, so it is stored once).
   [StoreUnavailableError, 'SERVICE_UNAVAILABLE'],
+  [ShuttingDownError, 'SERVICE_UNAVAILABLE'],
+  // Terminal in the SDK: resubscribing from the same cursor would wait forever again.
+  [CursorPastHeadError, 'BAD_REQUEST'],
 ] as const;
 
 /** The tRPC error a domain failure calls for, or null when `cause` is not one. */

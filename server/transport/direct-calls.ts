@@ -170,9 +170,26 @@ export function createDirectCalls({ router, procedures, onError, onServed }: Dir
         send(ws, { id, jsonrpc, result: { type: 'stopped' } });
         return;
       }
+      let events: Awaited<ReturnType<MessageProcedures['onMessage']['run']>>;
+      try {
+        events = await procedures.onMessage.run(ctx, input as never, controller.signal);
+      } catch (cause) {
+        // As in tRPC: a subscription refused before it started gets the error alone.
+        const error = getTRPCErrorFromUnknown(cause);
+        if (controller.signal.aborted && isAbortError(error.cause)) send(ws, { id, jsonrpc, result: { type: 'stopped' } });
+        else sendError(ws, call, 'subscription', ctx, error);
+        return;
+      }
+      // Stopped or closed while it opened: as tRPC, never started ('stopped' still goes to an open socket).
+      if (controller.signal.aborted || ws.readyState !== ws.OPEN) {
+        controller.abort();
+        await events.return(undefined);
+        send(ws, { id, jsonrpc, result: { type: 'stopped' } });
+        return;
+      }
       send(ws, { id, jsonrpc, result: { type: 'started' } });
       try {
-        for await (const [eventId, message] of procedures.onMessage.run(ctx, input as never, controller.signal)) {
+        for await (const [eventId, message] of events) {
           if (controller.signal.aborted) break;
           const data = config.transformer.output.serialize({ id: eventId, data: message });
           send(ws, { id, jsonrpc, result: { type: 'data', data, id: eventId } });

@@ -183,6 +183,10 @@ export function createParleyWsServer({ router, procedures, accounts, config, cli
     async close(): Promise<void> {
       accepting = false;
       stopHeartbeat();
+      // Replies of calls that just finished are still on their way through promise
+      // chains: a turn lets them reach their sockets, ahead of the close frames (a frame
+      // sent once a socket is closing is dropped).
+      await new Promise<void>((resolve) => setImmediate(resolve));
       for (const ws of wss.clients) closeWith(ws, closeCodes.shuttingDown, 'server shutting down', 'shutting_down');
       await new Promise<void>((resolve) => setTimeout(resolve, 100));
       for (const ws of wss.clients) ws.terminate();
