@@ -2,11 +2,11 @@
  * @module data-dir
  * The data dir: the SQLite database and the JWT secret. Readable by the server's user only,
  * and used by one server at a time: two processes on one SQLite file would each keep their
- * own live subscriptions and never hear each other's sends. The lock is a file holding the
- * owner's pid, created exclusively; one left by a process that died is taken over.
+ * own live subscriptions and never hear each other's sends.
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 
 /** Creates `dir` (mode 0700) unless it exists; an existing one keeps the mode its operator gave it. Returns `dir`. */
 export function createDataDir(dir: string): string {
@@ -14,41 +14,55 @@ export function createDataDir(dir: string): string {
   return dir;
 }
 
+/**
+ * Makes `file` readable by its owner only, if it exists and is not already: files of an
+ * install from before the data dir was kept private. Resolves whether it changed it.
+ */
+export function makeOwnerOnly(file: string): boolean {
+  let mode: number;
+  try {
+    mode = statSync(file).mode;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
+  if ((mode & 0o077) === 0) return false;
+  chmodSync(file, 0o600);
+  return true;
+}
+
 export const lockFileName = 'parley.lock';
 
 export class DataDirLockedError extends Error {
   override name = 'DataDirLockedError';
-  constructor(dataDir: string, pid: number) {
+  constructor(dataDir: string) {
     super(
-      `Another Parley server (pid ${pid}) is using the data dir ${dataDir}: stop it first, or give this one a PARLEY_DATA_DIR of its own`,
+      `Another Parley server is using the data dir ${dataDir} (it holds ${lockFileName} there): stop it first, or give this one a PARLEY_DATA_DIR of its own`,
     );
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists, under another user.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Takes the data dir's lock or throws `DataDirLockedError`; resolves the release function. */
+/**
+ * Takes the data dir's lock or throws `DataDirLockedError`; returns the release function.
+ * The lock is an exclusive SQLite transaction on `parley.lock`, held until released: the
+ * operating system drops it when the process dies however it dies, so a crash never
+ * leaves a lock behind (a pid written in a file would, in a container that gives every
+ * start the same pid), and a second server in the same process is refused too. The
+ * file stays: deleting a lock file lets two processes lock two different files.
+ */
 export function lockDataDir(dataDir: string): () => void {
   const file = join(dataDir, lockFileName);
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      writeFileSync(file, String(process.pid), { flag: 'wx', mode: 0o600 });
-      return () => rmSync(file, { force: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-    const owner = Number(readFileSync(file, 'utf8').trim());
-    if (Number.isInteger(owner) && owner > 0 && alive(owner)) throw new DataDirLockedError(dataDir, owner);
-    // Left by a process that died (a crash, SIGKILL): take it over.
-    rmSync(file, { force: true });
+  closeSync(openSync(file, 'a', 0o600));
+  const db = new Database(file, { timeout: 0 });
+  try {
+    db.exec('BEGIN EXCLUSIVE');
+  } catch (error) {
+    db.close();
+    if ((error as { code?: unknown }).code === 'SQLITE_BUSY') throw new DataDirLockedError(dataDir);
+    throw error;
   }
-  throw new Error(`Could not lock the data dir ${dataDir}: ${lockFileName} keeps coming back`);
+  return () => {
+    db.exec('ROLLBACK');
+    db.close();
+  };
 }

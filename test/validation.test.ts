@@ -7,6 +7,8 @@ describe('input validation', () => {
     ['whitespace-only text', { to: 'bob', text: '  \n ' }],
     ['text over PARLEY_MAX_TEXT', { to: 'bob', text: 'x'.repeat(101) }],
     ['text of zero-width characters only', { to: 'bob', text: '\u200B\u200D \uFEFF\u2060' }],
+    ['text of bidi marks, a soft hyphen, a variation selector and a Hangul filler only', { to: 'bob', text: '\u200E\u200F\u202E\u00AD\uFE0F\u3164' }],
+    ['text of tag characters only', { to: 'bob', text: '\u{E0041}\u{E0042}' }],
     // Stored, these would come back other than acknowledged (SQLite: U+FFFD) or fail (PostgreSQL: NUL).
     ['text with a lone high surrogate', { to: 'bob', text: 'x\uD800y' }],
     ['text with a lone low surrogate', { to: 'bob', text: 'x\uDC00' }],

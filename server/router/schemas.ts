@@ -19,8 +19,12 @@ export const historyMaxLimit = 200;
 
 /** A lone surrogate: half of a UTF-16 pair, with no character of its own. */
 const loneSurrogate = /\p{Surrogate}/u;
-/** Anything that shows: not white space (Unicode's, with the BOM), not a zero-width character. */
-const visible = /[^\s\u200B-\u200D\u2060-\u2064\u180E]/u;
+/**
+ * Anything that shows: not white space, not a character Unicode says to render as nothing
+ * when unsupported (zero-width spaces and joiners, bidi marks, soft hyphen, variation
+ * selectors, the Hangul filler, tags…).
+ */
+const visible = /[^\s\p{Default_Ignorable_Code_Point}]/u;
 
 /** Characters (code points), not UTF-16 units: an emoji counts once. */
 function codePoints(text: string): number {

@@ -11,7 +11,7 @@
  */
 import Database from 'better-sqlite3';
 import { closeSync, openSync } from 'node:fs';
-import { createDataDir } from '../data-dir.js';
+import { createDataDir, makeOwnerOnly } from '../data-dir.js';
 import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { AppendResult, Store, UserRecord } from './store.js';
@@ -61,6 +61,9 @@ interface PendingWrite {
   reject: (error: unknown) => void;
 }
 
+/** While writes fail, readiness tries a write at most this often. */
+const probeIntervalMs = 1000;
+
 /** Bounds one batch (and so the time its commit takes). */
 const maxBatchSize = 2000;
 
@@ -84,12 +87,16 @@ export class SqliteStore implements Store {
    * full); null once one commits again. Readiness reports it, and it is logged once.
    */
   #writesFailing: Error | null = null;
+  /** The last write probe readiness started while writes fail. */
+  #probe: { at: number; done: Promise<Outcome> } | null = null;
 
   constructor(file: string, log: Logger) {
     this.#log = log;
     createDataDir(dirname(file));
     // SQLite gives its -wal and -shm files the database file's mode.
     closeSync(openSync(file, 'a', 0o600));
+    const widened = [file, `${file}-wal`, `${file}-shm`].filter(makeOwnerOnly);
+    if (widened.length > 0) log.warn({ files: widened }, 'database files were readable by others; made them 0600');
     const db = new Database(file);
     this.#db = db;
     db.pragma('journal_mode = WAL');
@@ -249,7 +256,14 @@ export class SqliteStore implements Store {
     if (this.#writerFailure) throw new StoreUnavailableError({ cause: this.#writerFailure });
     this.#stmts.ping.get();
     // While writes fail, ready means a write commits again: try one that changes nothing.
-    if (this.#writesFailing !== null) await this.#write({ op: 'probe' });
+    // /readyz is open to anyone, so callers share one probe, at most one a second.
+    if (this.#writesFailing !== null) {
+      const now = Date.now();
+      if (this.#probe === null || now - this.#probe.at >= probeIntervalMs) {
+        this.#probe = { at: now, done: this.#write({ op: 'probe' }) };
+      }
+      await this.#probe.done;
+    }
   }
 
   close(): Promise<void> {

@@ -68,7 +68,7 @@ export function createParleyHttpServer(options: HttpServerOptions) {
     maxBatchSize: config.maxBatch,
     maxBodySize: config.maxBodyBytes,
     responseMeta: closeWhenTooLarge,
-    onError: (info) => logProcedureError(options.log, info),
+    onError: (info) => logProcedureError(options.log, 'http', info),
   });
 
   const metricsEndpoint = createMetricsEndpoint({

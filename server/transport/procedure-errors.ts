@@ -9,11 +9,16 @@ import type { TRPCError } from '@trpc/server';
 import type { Logger } from '../log.js';
 import { errorId, isUnexpected } from '../router/unexpected-errors.js';
 
-export function logProcedureError(log: Logger, { error, path }: { error: TRPCError; path: string | undefined }): void {
+export function logProcedureError(
+  log: Logger,
+  transport: 'http' | 'websocket',
+  { error, path }: { error: TRPCError; path: string | undefined },
+): void {
   if (!isUnexpected(error)) return;
   const details = { err: error.cause ?? error, errorId: errorId(error), path };
   // Without a path on a WebSocket it is the socket's own error (an oversize or malformed
   // frame): the client's doing as well.
-  if (error.code === 'INTERNAL_SERVER_ERROR' && path !== undefined) log.error(details, 'procedure failed');
+  const socketError = transport === 'websocket' && path === undefined;
+  if (error.code === 'INTERNAL_SERVER_ERROR' && !socketError) log.error(details, 'procedure failed');
   else log.debug(details, 'request could not be read');
 }

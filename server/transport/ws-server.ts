@@ -116,7 +116,7 @@ export function createParleyWsServer({ router, procedures, accounts, config, cli
     return { ...base, userId, authError: null };
   };
 
-  const onError = (info: { error: TRPCError; path: string | undefined }) => logProcedureError(log, info);
+  const onError = (info: { error: TRPCError; path: string | undefined }) => logProcedureError(log, 'websocket', info);
   // One labelled child per procedure: looking the labels up on every call would cost
   // more than the rest of the count.
   const servedCounts = new Map<string, { inc(): void }>();

@@ -7,7 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createServer, defaultConfig, type ParleyServer } from '../../server/index.js';
 import { signToken, tempDir, testSecret } from '../helpers/server.js';
 import { serviceAvailable } from '../helpers/services.js';
@@ -85,7 +85,8 @@ describe.skipIf(!mountable)('the embedded store on a full disk', () => {
     expect(lines.filter((line) => line.level >= 50 && line !== outage[0])).toEqual([]);
 
     rmSync(filler);
-    expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+    // Readiness tries a write at most once a second: ready again within a few.
+    await vi.waitFor(async () => expect((await fetch(`${server.url}/readyz`)).status).toBe(200), { timeout: 5000, interval: 250 });
     // The retry of the send that failed is stored once, with the next seq.
     const retried = await send(server, alice, { to: 'bob', text, clientMsgId: `m${n - 1}` });
     expect(retried.seq).toBe(stored.length + 1);
