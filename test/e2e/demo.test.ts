@@ -243,7 +243,9 @@ describe.skipIf(!browserTestsEnabled())('the demo page', () => {
     await alice.waitForMessages(['typed, not clicked']);
   });
 
-  it('writes a side-by-side screenshot of alice and bob chatting to docs/screenshot.png, which the README shows', async () => {
+  // Tests never rewrite tracked files: the README's docs/screenshot.png is refreshed by
+  // copying this one over it by hand.
+  it('writes a side-by-side screenshot of alice and bob chatting to test-results/screenshot.png, for the README', async () => {
     await using t = await startServer();
     const viewport = { width: 760, height: 540 };
     await using alice = await DemoPage.open(browser, t.url, { viewport });
@@ -271,8 +273,8 @@ describe.skipIf(!browserTestsEnabled())('the demo page', () => {
           .map((png) => `<img style="border-radius:6px;box-shadow:0 2px 10px #0003" src="data:image/png;base64,${png.toString('base64')}">`)
           .join('')}</body>`,
       );
-      mkdirSync(`${repoRoot}docs`, { recursive: true });
-      await frame.screenshot({ path: `${repoRoot}docs/screenshot.png` });
+      mkdirSync(`${repoRoot}test-results`, { recursive: true });
+      await frame.screenshot({ path: `${repoRoot}test-results/screenshot.png` });
     } finally {
       await frame.close();
     }
