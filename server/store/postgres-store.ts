@@ -177,7 +177,7 @@ export class PostgresStore implements Store {
       // The user's row first, as an append to this user takes it: the unread counts below
       // change only under this lock, so acks and appends take turns on them.
       const { rows } = await client.query<{ head_seq: string; acked_seq: string }>(
-        'SELECT head_seq, acked_seq FROM users WHERE id = $1 FOR UPDATE',
+        'SELECT head_seq, acked_seq FROM users WHERE id = $1 FOR NO KEY UPDATE',
         [userId],
       );
       const row = rows[0];
@@ -195,7 +195,7 @@ export class PostgresStore implements Store {
            WHERE recipient = $1 AND seq > $2 AND seq <= $3 GROUP BY sender
          ), locked AS (
            SELECT c.peer, moved.n FROM conversations c JOIN moved ON moved.sender = c.peer
-           WHERE c.user_id = $1 ORDER BY c.peer FOR UPDATE OF c
+           WHERE c.user_id = $1 ORDER BY c.peer FOR NO KEY UPDATE OF c
          )
          UPDATE conversations SET unread = conversations.unread - locked.n
          FROM locked WHERE conversations.user_id = $1 AND conversations.peer = locked.peer`,
