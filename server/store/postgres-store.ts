@@ -175,7 +175,9 @@ export class PostgresStore implements Store {
   async ack(userId: string, upTo: number): Promise<number> {
     return this.#transaction(async (client) => {
       // The user's row first, as an append to this user takes it: the unread counts below
-      // change only under this lock, so acks and appends take turns on them.
+      // change only under this lock, so acks and appends take turns on them. NO KEY UPDATE,
+      // the lock an append's UPDATE takes: FOR UPDATE would also block appends' foreign-key
+      // checks on this row (as sender), which deadlocks against them.
       const { rows } = await client.query<{ head_seq: string; acked_seq: string }>(
         'SELECT head_seq, acked_seq FROM users WHERE id = $1 FOR NO KEY UPDATE',
         [userId],
