@@ -29,23 +29,19 @@ export function messageColumnsOf(alias: string): string {
 
 /**
  * `userId`'s conversations from the summary table (one row per peer), most recent first,
- * each with its last message and the number of messages from the peer above the user's
- * acked seq (a range of the `messages_unread` index). Plain SQL both stores run: only
- * the placeholder differs.
+ * each with its last message and its unread count, both kept by append and ack: one
+ * summary row and one message per peer, whatever the number of messages. Plain SQL both
+ * stores run: only the placeholder differs.
  */
 export function conversationsQuery(placeholder: string): string {
-  return `SELECT c.peer AS peer,
-            (SELECT COUNT(*) FROM messages un
-             WHERE un.recipient = c.user_id AND un.sender = c.peer AND un.seq > u.acked_seq) AS unread,
-            ${messageColumnsOf('m')}
+  return `SELECT c.peer AS peer, c.unread AS unread, ${messageColumnsOf('m')}
           FROM conversations c
-          JOIN users u ON u.id = c.user_id
           JOIN messages m ON m.id = c.last_message_id
           WHERE c.user_id = ${placeholder}
           ORDER BY c.last_message_id DESC`;
 }
 
-/** A row of `conversationsQuery`; PostgreSQL's count arrives as a string. */
+/** A row of `conversationsQuery`; PostgreSQL's bigint arrives as a string. */
 export type ConversationRow = MessageRow & { peer: string; unread: number | string };
 
 export function toMessage(row: MessageRow): Message {

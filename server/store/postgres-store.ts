@@ -115,10 +115,12 @@ export class PostgresStore implements Store {
         );
         const seq = head.rows[0]?.head_seq;
         if (seq === undefined) throw new UnknownRecipientError(m.to);
-        // One statement stores the message and its conversation summary (the sender's
-        // view and the recipient's, one row to oneself). The two rows are locked in
-        // (user_id, peer) order, so A→B and B→A appending at once cannot deadlock, and
-        // GREATEST keeps the newest message whichever commits last.
+        // One statement stores the message and its conversation summary: the sender's
+        // view and the recipient's, where the message is unread (one row, unread, to
+        // oneself). The two rows are locked in (user_id, peer) order, so A→B and B→A
+        // appending at once cannot deadlock, and GREATEST keeps the newest message whichever
+        // commits last. The recipient's unread count changes only under the recipient's
+        // users row lock, taken above, as in ack: its changes take turns.
         const inserted = await client.query<MessageRow>(
           `WITH inserted AS (
              INSERT INTO messages (recipient, seq, sender, text, client_msg_id, sent_at)
@@ -126,12 +128,15 @@ export class PostgresStore implements Store {
              ON CONFLICT (sender, client_msg_id) WHERE client_msg_id IS NOT NULL DO NOTHING
              RETURNING ${messageColumns}
            ), summary AS (
-             INSERT INTO conversations (user_id, peer, last_message_id)
-             SELECT DISTINCT views.user_id, views.peer, inserted.id
-             FROM inserted, (VALUES ($3::text, $1::text), ($1::text, $3::text)) AS views (user_id, peer)
+             INSERT INTO conversations (user_id, peer, last_message_id, unread)
+             SELECT views.user_id, views.peer, inserted.id, views.unread
+             FROM inserted,
+               (VALUES ($3::text, $1::text, 0), ($1::text, $3::text, 1)) AS views (user_id, peer, unread)
+             WHERE views.unread = 1 OR $3::text <> $1::text
              ORDER BY views.user_id, views.peer
              ON CONFLICT (user_id, peer)
-             DO UPDATE SET last_message_id = GREATEST(conversations.last_message_id, excluded.last_message_id)
+             DO UPDATE SET last_message_id = GREATEST(conversations.last_message_id, excluded.last_message_id),
+                           unread = conversations.unread + excluded.unread
            )
            SELECT * FROM inserted`,
           [m.to, seq, m.from, m.text, m.clientMsgId],
@@ -168,12 +173,38 @@ export class PostgresStore implements Store {
   }
 
   async ack(userId: string, upTo: number): Promise<number> {
-    const { rows } = await this.#query<{ acked_seq: string }>(
-      `UPDATE users SET acked_seq = GREATEST(acked_seq, LEAST($2::bigint, head_seq))
-       WHERE id = $1 RETURNING acked_seq`,
-      [userId, upTo],
-    );
-    return Number(rows[0]?.acked_seq ?? 0);
+    return this.#transaction(async (client) => {
+      // The user's row first, as an append to this user takes it: the unread counts below
+      // change only under this lock, so acks and appends take turns on them. NO KEY UPDATE,
+      // the lock an append's UPDATE takes: FOR UPDATE would also block appends' foreign-key
+      // checks on this row (as sender), which deadlocks against them.
+      const { rows } = await client.query<{ head_seq: string; acked_seq: string }>(
+        'SELECT head_seq, acked_seq FROM users WHERE id = $1 FOR NO KEY UPDATE',
+        [userId],
+      );
+      const row = rows[0];
+      if (!row) return 0;
+      const old = Number(row.acked_seq);
+      const acked = Math.max(old, Math.min(upTo, Number(row.head_seq)));
+      if (acked === old) return acked;
+      await client.query('UPDATE users SET acked_seq = $2 WHERE id = $1', [userId, acked]);
+      // The messages the ack moves past: one range of the (recipient, seq) key, grouped by
+      // sender, so each message is counted down once in the stream's life. The summary rows
+      // are locked in (user_id, peer) order, as appends lock theirs.
+      await client.query(
+        `WITH moved AS (
+           SELECT sender, COUNT(*) AS n FROM messages
+           WHERE recipient = $1 AND seq > $2 AND seq <= $3 GROUP BY sender
+         ), locked AS (
+           SELECT c.peer, moved.n FROM conversations c JOIN moved ON moved.sender = c.peer
+           WHERE c.user_id = $1 ORDER BY c.peer FOR NO KEY UPDATE OF c
+         )
+         UPDATE conversations SET unread = conversations.unread - locked.n
+         FROM locked WHERE conversations.user_id = $1 AND conversations.peer = locked.peer`,
+        [userId, old, acked],
+      );
+      return acked;
+    });
   }
 
   async history(userId: string, peer: string, beforeId: string | null, limit: number): Promise<Message[]> {

@@ -29,24 +29,26 @@ export const sqliteMigrations: readonly string[] = [
   CREATE INDEX messages_conversation ON messages (sender, recipient, id);
   `,
   `
-  -- Version 2: per user and peer, the conversation's last message, kept by every append
+  -- Version 2: per user and peer, the conversation's last message and the number of
+  -- messages from the peer above the user's acked seq, kept by every append and ack
   -- (sqlite-writer.js), so conversations() reads one row per peer, not every message.
   -- Derived from messages; built here from the messages already stored.
   CREATE TABLE conversations (
     user_id         TEXT NOT NULL,
     peer            TEXT NOT NULL,
     last_message_id INTEGER NOT NULL,
+    unread          INTEGER NOT NULL,
     PRIMARY KEY (user_id, peer)
   ) STRICT, WITHOUT ROWID;
 
-  INSERT INTO conversations (user_id, peer, last_message_id)
-    SELECT user_id, peer, MAX(id) FROM (
-      SELECT sender AS user_id, recipient AS peer, id FROM messages
+  -- Each message is in its sender's view and its recipient's (twice in a conversation with
+  -- oneself); it is unread in the recipient's view only, while above the recipient's acked seq.
+  INSERT INTO conversations (user_id, peer, last_message_id, unread)
+    SELECT user_id, peer, MAX(id), SUM(unread) FROM (
+      SELECT sender AS user_id, recipient AS peer, id, 0 AS unread FROM messages
       UNION ALL
-      SELECT recipient, sender, id FROM messages
+      SELECT m.recipient, m.sender, m.id, CASE WHEN m.seq > u.acked_seq THEN 1 ELSE 0 END
+        FROM messages m JOIN users u ON u.id = m.recipient
     ) GROUP BY user_id, peer;
-
-  -- The unread count per peer: a range of this index above the user's acked seq.
-  CREATE INDEX messages_unread ON messages (recipient, sender, seq);
   `,
 ];

@@ -48,13 +48,23 @@ function prepare(db, columns) {
   const insertMessage = db.prepare(
     `INSERT INTO messages (recipient, seq, sender, text, client_msg_id, sent_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
   );
-  // AUTOINCREMENT ids only grow and this one connection writes them all, so the newest
-  // message is always the one just inserted.
+  // The newest message is always the one just inserted: writers (this one, or another
+  // process on the same file) take turns, as every batch begins IMMEDIATE, and an
+  // AUTOINCREMENT id only grows, so ids grow in commit order.
   const upsertConversation = db.prepare(
-    `INSERT INTO conversations (user_id, peer, last_message_id) VALUES (?, ?, ?)
-     ON CONFLICT (user_id, peer) DO UPDATE SET last_message_id = excluded.last_message_id`,
+    `INSERT INTO conversations (user_id, peer, last_message_id, unread) VALUES (?, ?, ?, ?)
+     ON CONFLICT (user_id, peer)
+     DO UPDATE SET last_message_id = excluded.last_message_id, unread = unread + excluded.unread`,
   );
-  const ack = db.prepare('UPDATE users SET acked_seq = MAX(acked_seq, MIN(?, head_seq)) WHERE id = ? RETURNING acked_seq');
+  const seqs = db.prepare('SELECT head_seq, acked_seq FROM users WHERE id = ?');
+  const setAcked = db.prepare('UPDATE users SET acked_seq = ? WHERE id = ?');
+  // The messages the ack moves past are read now: one range of the (recipient, seq) key,
+  // grouped by sender, so each message is counted down once in the stream's life.
+  const countDownUnread = db.prepare(
+    `UPDATE conversations SET unread = unread - moved.n
+     FROM (SELECT sender, COUNT(*) AS n FROM messages WHERE recipient = ? AND seq > ? AND seq <= ? GROUP BY sender) AS moved
+     WHERE conversations.user_id = ? AND conversations.peer = moved.sender`,
+  );
   // A row no user id can name (they start with a letter or digit), written and removed in
   // one transaction: it needs room in the journal as the largest real write does (64 KiB,
   // the default frame limit), and leaves nothing behind.
@@ -66,8 +76,13 @@ function prepare(db, columns) {
   /** @param {Write} w @returns {Outcome} */
   function run(w) {
     if (w.op === 'ack') {
-      const row = /** @type {{ acked_seq: number } | undefined} */ (ack.get(w.upTo, w.userId));
-      return row?.acked_seq ?? 0;
+      const row = /** @type {{ head_seq: number, acked_seq: number } | undefined} */ (seqs.get(w.userId));
+      if (!row) return 0;
+      const acked = Math.max(row.acked_seq, Math.min(w.upTo, row.head_seq));
+      if (acked === row.acked_seq) return acked;
+      setAcked.run(acked, w.userId);
+      countDownUnread.run(w.userId, row.acked_seq, acked, w.userId);
+      return acked;
     }
     if (w.op === 'createUser') return insertUser.run(w.userId, w.passwordHash, w.createdAt).changes === 1;
     if (w.op === 'probe') {
@@ -86,9 +101,10 @@ function prepare(db, columns) {
       insertMessage.get(w.to, head.head_seq, w.from, w.text, w.clientMsgId, w.sentAt)
     );
     if (!inserted) throw new Error('INSERT … RETURNING returned no row');
-    // The conversation summary: the sender's view and the recipient's (one row to oneself).
-    upsertConversation.run(w.from, w.to, inserted.id);
-    if (w.to !== w.from) upsertConversation.run(w.to, w.from, inserted.id);
+    // The conversation summary: the sender's view and the recipient's, where the message
+    // is unread (one row, unread, to oneself: the message is in one's own stream).
+    if (w.to !== w.from) upsertConversation.run(w.from, w.to, inserted.id, 0);
+    upsertConversation.run(w.to, w.from, inserted.id, 1);
     const row = {
       id: inserted.id,
       recipient: w.to,

@@ -47,8 +47,7 @@ export interface Store {
   /**
    * Every peer of `userId`, most recent conversation first, with the number of messages from
    * that peer above the acknowledged seq. Read from the per-(user, peer) summary that
-   * `append` keeps in its transaction: the cost grows with peers and unacknowledged messages,
-   * not with all messages.
+   * `append` and `ack` keep in their transactions: the cost grows with peers, not messages.
    */
   conversations(userId: string): Promise<Conversation[]>;
 

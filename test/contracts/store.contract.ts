@@ -226,6 +226,81 @@ export function describeStoreContract(name: string, open: () => Promise<StoreHar
       expect((await store.conversations('bob'))[0]?.unread).toBe(5);
     });
 
+    /** Each peer's unread count as today's definition has it: messages from the peer above the acked seq. */
+    async function countedUnread(userId: string): Promise<Record<string, number>> {
+      const acked = await store.ackedSeq(userId);
+      const counts: Record<string, number> = {};
+      for (const c of await store.conversations(userId)) counts[c.peer] = 0;
+      for (const m of await store.readStream(userId, acked, 10_000)) counts[m.from] = (counts[m.from] ?? 0) + 1;
+      return counts;
+    }
+    async function keptUnread(userId: string, from: Store = store): Promise<Record<string, number>> {
+      return Object.fromEntries((await from.conversations(userId)).map((c) => [c.peer, c.unread]));
+    }
+
+    it('keeps unread exact when acks land in the middle of a burst of appends from two instances, beyond the head, or not moving', async () => {
+      const senders = ['alice', 'carol', 'dave', 'bob'];
+      // Acks issued between the appends, through both instances: some behind what is stored
+      // (or what was acked), one beyond it.
+      const acks = [3, 10, 7, 25, 500, 40];
+      const work: Array<Promise<unknown>> = [];
+      for (let i = 0; i < 80; i++) {
+        work.push((i % 2 ? store : harness.second).append(msg(senders[i % 4] as string, 'bob', `m${i}`)));
+        const upTo = i % 13 === 12 ? acks[Math.floor(i / 13)] : undefined;
+        if (upTo !== undefined) work.push((i % 2 ? harness.second : store).ack('bob', upTo));
+      }
+      await Promise.all(work);
+      const acked = await store.ackedSeq('bob');
+      expect(acked).toBeGreaterThan(0);
+      expect(await keptUnread('bob')).toEqual(await countedUnread('bob'));
+      expect(await keptUnread('bob', harness.second)).toEqual(await countedUnread('bob'));
+
+      // An ack that does not move (behind, or at, the acked seq) changes no count.
+      const before = await keptUnread('bob');
+      expect(await store.ack('bob', acked - 5)).toBe(acked);
+      expect(await harness.second.ack('bob', acked)).toBe(acked);
+      expect(await keptUnread('bob')).toEqual(before);
+
+      // Beyond the head: everything is read, and nothing is counted below zero.
+      expect(await store.ack('bob', 10_000)).toBe(80);
+      expect(await keptUnread('bob')).toEqual({ alice: 0, carol: 0, dave: 0, bob: 0 });
+      expect(await store.ack('bob', 10_001)).toBe(80);
+      expect(await keptUnread('bob')).toEqual({ alice: 0, carol: 0, dave: 0, bob: 0 });
+      // Appends after the head was acknowledged count from zero again.
+      await harness.second.append(msg('carol', 'bob', 'later'));
+      expect(await keptUnread('bob')).toEqual({ alice: 0, carol: 1, dave: 0, bob: 0 });
+      // Bob's own messages to others are read in his view and unread in theirs.
+      expect(await keptUnread('alice')).toEqual({ bob: 0 });
+    });
+
+    it('keeps unread exact when two instances append in both directions and ack both users at once', async () => {
+      const work: Array<Promise<unknown>> = [];
+      for (let i = 0; i < 60; i++) {
+        const [from, to] = i % 3 ? ['alice', 'bob'] : ['bob', 'alice'];
+        const instance = i % 2 ? store : harness.second;
+        work.push(instance.append(msg(from as string, to as string, `m${i}`)));
+        if (i % 10 === 9) work.push(instance.ack('bob', Math.floor(i / 2)), (i % 4 ? harness.second : store).ack('alice', Math.floor(i / 4)));
+      }
+      await Promise.all(work);
+      for (const user of ['alice', 'bob']) expect(await keptUnread(user)).toEqual(await countedUnread(user));
+      expect((await keptUnread('bob')).alice).toBeGreaterThan(0);
+    });
+
+    it('counts messages to oneself as unread in the conversation with oneself until they are acknowledged', async () => {
+      await store.append(msg('alice', 'alice', 'self 1')); // alice seq 1
+      await store.append(msg('bob', 'alice', 'from bob')); // 2
+      await harness.second.append(msg('alice', 'alice', 'self 2')); // 3
+      await store.append(msg('alice', 'alice', 'self 3')); // 4
+      await store.append(msg('alice', 'bob', 'to bob'));
+      expect(await keptUnread('alice')).toEqual({ alice: 3, bob: 1 });
+      expect(await keptUnread('bob')).toEqual({ alice: 1 });
+      await store.ack('alice', 3);
+      expect(await keptUnread('alice')).toEqual({ alice: 1, bob: 0 });
+      await harness.second.ack('alice', 4);
+      expect(await keptUnread('alice')).toEqual({ alice: 0, bob: 0 });
+      expect(await keptUnread('alice')).toEqual(await countedUnread('alice'));
+    });
+
     it('builds conversations for the messages stored before the summary existed (schema version 1)', async () => {
       const pairs = [
         ['bob', 'alice'],
@@ -265,9 +340,16 @@ export function describeStoreContract(name: string, open: () => Promise<StoreHar
         unread: 1,
         lastMessage: { text: 'old 6', from: 'carol', to: 'alice', seq: 5, sentAt: new Date(1_700_000_000_006) },
       });
-      // Appends after the migration keep the summary going.
+      // Appends and acks after the migration keep the summary going: alice's seqs 3 (old 3)
+      // and 4 (old 4, to herself) are read now, 5 (old 6) and 6 (new) are not.
       await migrated.append(msg('bob', 'alice', 'new'));
       expect((await summary('alice'))[0]).toEqual(['bob', 'new', 2]);
+      expect(await migrated.ack('alice', 4)).toBe(4);
+      expect(await summary('alice')).toEqual([
+        ['bob', 'new', 1],
+        ['carol', 'old 6', 1],
+        ['alice', 'old 4', 0],
+      ]);
     });
 
     it('creates a user once: createUser refuses a known id, and ensureUser keeps the existing password hash', async () => {

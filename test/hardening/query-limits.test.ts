@@ -105,7 +105,7 @@ describe('one request cannot stall the event loop for everyone', () => {
     });
   });
 
-  it('keeps a bystander served within 1.5 s during a storm of conversations for a user with 5,000 messages from 50 peers', async () => {
+  it('keeps a bystander served within 5 s during a storm of conversations for a user with 5,000 messages from 50 peers', async () => {
     const dir = tempDir('parley-conversations-');
     try {
       const store = new SqliteStore(join(dir, 'parley.db'), createLogger('silent'));
@@ -119,14 +119,16 @@ describe('one request cannot stall the event loop for everyone', () => {
       // She has read all but the last message from each peer (the SDK acks as it receives).
       await store.ack('alice', 5000 - peers.length);
 
-      // The cost claim itself: messages are only searched by index (the last message by
-      // id, the unread count in messages_unread above the acked seq), never scanned.
+      // The cost claim itself, and the real guard here (the latency bound below is loose):
+      // the user's summary rows by key, and for each its last message by id; no scan, and
+      // no count over messages (the unread count is kept in the summary row).
       const db = new Database(join(dir, 'parley.db'), { readonly: true });
       const plan = db.prepare(`EXPLAIN QUERY PLAN ${conversationsQuery('?')}`).all('alice') as Array<{ detail: string }>;
       db.close();
-      const details = plan.map((step) => step.detail);
-      expect(details.filter((d) => d.startsWith('SCAN'))).toEqual([]);
-      expect(details).toContain('SEARCH un USING COVERING INDEX messages_unread (recipient=? AND sender=? AND seq>?)');
+      expect(plan.map((step) => step.detail).filter((d) => !d.startsWith('USE TEMP B-TREE'))).toEqual([
+        'SEARCH c USING PRIMARY KEY (user_id=?)',
+        'SEARCH m USING INTEGER PRIMARY KEY (rowid=?)',
+      ]);
 
       // The queries are allowed (no rate limit) and the storm's replies may pile up unread.
       await using t = await startServer({ queryRateLimit: null, sendBufferLimitBytes: 256 * 1024 * 1024 }, { store });
@@ -151,8 +153,10 @@ describe('one request cannot stall the event loop for everyone', () => {
       const last = (await answered).at(-1)?.result?.data?.json as Array<{ peer: string; unread: number }>;
       expect(last).toHaveLength(peers.length);
       expect(last.every((c) => c.unread === 1)).toBe(true);
-      // Before the summary, this storm held the bystander up for about 2 s on a 2-core machine (0.3 s with it).
-      expect(Math.max(...roundTrips)).toBeLessThan(1500);
+      // Before the summary, this storm held the bystander up for about 2 s on a 2-core machine
+      // (0.3 s with it). The bound is generous for a loaded CI machine: the plan check above is
+      // what guards the cost.
+      expect(Math.max(...roundTrips)).toBeLessThan(5000);
       await alice.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
