@@ -23,10 +23,11 @@ import { createHttpContextFactory } from './transport/context.js';
 import { createParleyHttpServer, trpcPath } from './transport/http-server.js';
 import { createParleyWsServer } from './transport/ws-server.js';
 import { createStaticHandler } from './transport/static-files.js';
-import { createClientAddress } from './transport/client-address.js';
+import { addressLimitKey, createClientAddress } from './transport/client-address.js';
 import { packageRoot } from './package-root.js';
 import { countingFailures, createMetrics, routerMetrics } from './observability/metrics.js';
 import { TokenBuckets } from './limits/token-buckets.js';
+import { createSignInLimits } from './limits/sign-in-limits.js';
 import { InFlight } from './lifecycle/in-flight.js';
 import { createDataDir, lockDataDir } from './data-dir.js';
 
@@ -86,7 +87,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     maxTextLength: config.maxTextLength,
     maxSubscriptionsPerConnection: config.maxSubscriptionsPerConnection,
     sendLimiter: limiter(config.sendRateLimit),
-    loginLimiter: limiter(config.loginRateLimit),
+    signInLimits: config.loginRateLimit && createSignInLimits(config.loginRateLimit, addressLimitKey),
     queryLimiter: limiter(config.queryRateLimit),
     inFlight,
     metrics: routerMetrics(metrics),

@@ -20,6 +20,8 @@ const rate = z
   .string()
   .regex(/^(off|\d+\/(s|min))$/, 'must be "off" or look like 20/s or 10/min')
   .refine((text) => !/^0+\//.test(text), 'must not be zero: use "off" to turn the limit off');
+/** A year: tokens that live longer are better replaced by a fresh sign-in. */
+const maxTokenTtlSeconds = 365 * 86400;
 /** An `iss` / `aud` value: printable, no spaces (a URL or a name). */
 const claim = z.string().regex(/^\S{1,256}$/, 'must be 1-256 characters without spaces');
 
@@ -37,6 +39,8 @@ const envSchema = z.object({
     .regex(/^\d+[smhd]$/, { error: 'must look like 30m, 12h or 7d', abort: true })
     // Shorter tokens would expire during sign-in and reconnects (and within the iat leeway).
     .refine((text) => parseDuration(text) >= 60, 'must be at least 1m')
+    // Much longer and the expiry is past what a Date holds: every sign-in would fail.
+    .refine((text) => parseDuration(text) <= maxTokenTtlSeconds, 'must be at most 365d')
     .default('12h'),
   PARLEY_JWT_ISSUER: claim.optional(),
   PARLEY_JWT_AUDIENCE: claim.optional(),

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { createClientAddress } from '../server/transport/client-address.js';
+import { addressLimitKey, createClientAddress } from '../server/transport/client-address.js';
 import { ConfigError, loadConfig } from '../server/config.js';
 
 function request(peer: string | undefined, forwardedFor?: string | string[]): IncomingMessage {
@@ -67,5 +67,25 @@ describe('the client address', () => {
       expect(() => loadConfig({ PARLEY_TRUST_PROXY: bad })).toThrow(ConfigError);
       expect(() => loadConfig({ PARLEY_TRUST_PROXY: bad })).toThrow(/PARLEY_TRUST_PROXY/);
     }
+  });
+});
+
+describe('the limit key of an address', () => {
+  it('keeps IPv4 as it is and reads IPv4-mapped IPv6 as IPv4, in either notation', () => {
+    expect(addressLimitKey('203.0.113.7')).toBe('203.0.113.7');
+    expect(addressLimitKey('::ffff:203.0.113.7')).toBe('203.0.113.7');
+    expect(addressLimitKey('::FFFF:203.0.113.7')).toBe('203.0.113.7');
+    expect(addressLimitKey('::ffff:cb00:7107')).toBe('203.0.113.7');
+    expect(addressLimitKey('unknown')).toBe('unknown');
+  });
+
+  it('counts every address of one IPv6 /64 as one, so fresh addresses from one block are no fresh limits', () => {
+    const inOneBlock = ['2001:db8:1:2::1', '2001:db8:1:2:ffff:ffff:ffff:ffff', '2001:0DB8:0001:0002:0:0:0:7', '2001:db8:1:2::5%eth0'];
+    expect(new Set(inOneBlock.map(addressLimitKey))).toEqual(new Set(['2001:db8:1:2::/64']));
+    expect(addressLimitKey('2001:db8:1:3::1')).toBe('2001:db8:1:3::/64');
+    expect(addressLimitKey('2001:db8::1')).toBe('2001:db8:0:0::/64');
+    expect(addressLimitKey('::1')).toBe('0:0:0:0::/64');
+    expect(addressLimitKey('fe80::1')).not.toBe(addressLimitKey('fe81::1'));
+    expect(addressLimitKey('64:ff9b::203.0.113.7')).toBe('64:ff9b:0:0::/64');
   });
 });

@@ -15,6 +15,8 @@ describe('configuration', () => {
   it.each([
     ['PARLEY_TOKEN_TTL', '0s', /PARLEY_TOKEN_TTL: must be at least 1m/],
     ['PARLEY_TOKEN_TTL', '30s', /PARLEY_TOKEN_TTL: must be at least 1m/],
+    ['PARLEY_TOKEN_TTL', '366d', /PARLEY_TOKEN_TTL: must be at most 365d/],
+    ['PARLEY_TOKEN_TTL', '99999999999999999999d', /PARLEY_TOKEN_TTL: must be at most 365d/],
     ['PARLEY_HEARTBEAT', '0ms', /PARLEY_HEARTBEAT: must be at least 1s/],
     ['PARLEY_HEARTBEAT', '999ms', /PARLEY_HEARTBEAT: must be at least 1s/],
     ['PARLEY_HEARTBEAT', '25d', /PARLEY_HEARTBEAT: must be at most 24d/],
@@ -49,6 +51,12 @@ describe('configuration', () => {
       sendRateLimit: null,
       loginRateLimit: null,
     });
+  });
+
+  it('accepts a token lifetime of up to a year, whose expiry is a real date (a longer one made every sign-in fail)', () => {
+    const { tokenTtlSeconds } = loadConfig({ PARLEY_TOKEN_TTL: '365d' });
+    expect(tokenTtlSeconds).toBe(365 * 86400);
+    expect(Number.isNaN(new Date(Date.now() + tokenTtlSeconds * 1000).getTime())).toBe(false);
   });
 
   it('keeps the documented defaults', () => {

@@ -3,6 +3,7 @@ import { TokenBuckets } from '../server/limits/token-buckets.js';
 import { ConcurrencyLimit } from '../server/limits/concurrency-limit.js';
 import { RateLimitedError } from '../server/limits/rate-limited-error.js';
 import { limitFailedSignIns } from '../server/router/rate-limit.js';
+import { createSignInLimits } from '../server/limits/sign-in-limits.js';
 import { InvalidCredentialsError } from '../server/messages/errors.js';
 
 function clock(start = 1_000_000) {
@@ -73,31 +74,56 @@ describe('token buckets', () => {
 describe('the limit on failed sign-ins', () => {
   const metrics = { rateLimited: () => undefined };
   const wrongPassword = () => Promise.reject(new InvalidCredentialsError());
+  const limitsOf = (burst: number, maxBuckets?: number) =>
+    createSignInLimits({ perSecond: 1 / 60, burst }, (address) => address, { now: clock().now, maxBuckets });
 
   it('creates no bucket for a call refused for its address, however many user ids it names', async () => {
-    const buckets = new TokenBuckets(1 / 60, 3, clock().now);
+    const limits = limitsOf(3);
     for (let i = 0; i < 3; i++) {
-      await expect(limitFailedSignIns(buckets, { userId: `u${i}`, address: 'a' }, metrics, wrongPassword)).rejects.toThrow(
+      await expect(limitFailedSignIns(limits, { userId: `u${i}`, address: 'a' }, metrics, wrongPassword)).rejects.toThrow(
         InvalidCredentialsError,
       );
     }
-    const before = buckets.size;
+    const before = limits.userIds.size;
     for (let i = 0; i < 1000; i++) {
       await expect(
-        limitFailedSignIns(buckets, { userId: `victim${i}`, address: 'a' }, metrics, wrongPassword),
+        limitFailedSignIns(limits, { userId: `victim${i}`, address: 'a' }, metrics, wrongPassword),
       ).rejects.toThrow(RateLimitedError);
     }
-    expect(buckets.size).toBe(before);
-    for (let i = 0; i < 1000; i++) expect(buckets.peek(`user:victim${i}`)).toEqual({ ok: true });
+    expect(limits.userIds.size).toBe(before);
+    for (let i = 0; i < 1000; i++) expect(limits.userIds.peek(`victim${i}`)).toEqual({ ok: true });
   });
 
   it('charges nothing for a failure that is not a wrong password (a store outage, a busy server)', async () => {
-    const buckets = new TokenBuckets(1 / 60, 1, clock().now);
+    const limits = limitsOf(1);
     const outage = () => Promise.reject(new Error('store down'));
     for (let i = 0; i < 5; i++) {
-      await expect(limitFailedSignIns(buckets, { userId: 'alice', address: 'a' }, metrics, outage)).rejects.toThrow('store down');
+      await expect(limitFailedSignIns(limits, { userId: 'alice', address: 'a' }, metrics, outage)).rejects.toThrow('store down');
     }
-    expect(buckets.size).toBe(0);
+    expect([limits.userIds.size, limits.addresses.size]).toEqual([0, 0]);
+  });
+
+  it('keeps counting the failures of a user id while a flood of fresh addresses fills the address buckets', async () => {
+    const limits = limitsOf(10, 100_000);
+    for (let i = 0; i < 10; i++) {
+      await expect(limitFailedSignIns(limits, { userId: 'victim', address: 'a' }, metrics, wrongPassword)).rejects.toThrow(
+        InvalidCredentialsError,
+      );
+    }
+    // 200k failures from fresh addresses (as many as IPv6 hands out), ten at each of 20k
+    // other user ids: twice the cap of address buckets, which a shared cap let through to
+    // the victim's bucket, dropping its count.
+    const failure = new InvalidCredentialsError();
+    for (let i = 0; i < 200_000; i++) {
+      await limitFailedSignIns(limits, { userId: `decoy${i % 20_000}`, address: `fresh-${i}` }, metrics, () =>
+        Promise.reject(failure),
+      ).catch(() => undefined);
+    }
+    expect(limits.addresses.size).toBe(100_000);
+    expect(limits.userIds.size).toBe(20_001);
+    await expect(
+      limitFailedSignIns(limits, { userId: 'victim', address: 'another' }, metrics, () => Promise.resolve('signed in')),
+    ).rejects.toThrow(/^Too many sign-in attempts for this user/);
   });
 });
 

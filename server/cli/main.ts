@@ -38,7 +38,7 @@ Run "parley <command> --help" for details.`,
 
 Runs the server. Configuration comes from the environment: PORT (8080), HOST (127.0.0.1),
 PARLEY_DATA_DIR (./data), PARLEY_JWT_SECRET (generated into the data dir when unset),
-PARLEY_MAX_TEXT (4000), PARLEY_TOKEN_TTL (12h, at least 1m), PARLEY_LOG_LEVEL (info),
+PARLEY_MAX_TEXT (4000), PARLEY_TOKEN_TTL (12h, 1m to 365d), PARLEY_LOG_LEVEL (info),
 PARLEY_JWT_ISSUER / PARLEY_JWT_AUDIENCE (unset; set: tokens carry and must carry iss / aud).
 Several nodes: PARLEY_DATABASE_URL (postgres://…, instead of SQLite), PARLEY_REDIS_URL
 (redis://…, the bus between nodes), PARLEY_REDIS_PREFIX (parley:).

@@ -6,13 +6,14 @@
 import type { AccountsPort, RateLimiter } from './ports.js';
 import { authedProcedure, publicProcedure, router } from './trpc.js';
 import { createSchemas } from './schemas.js';
-import { limitFailedSignIns, takeOrThrow, type FailureLimiter } from './rate-limit.js';
+import { countingRefusals, limitFailedSignIns, limitSignUps, takeOrThrow } from './rate-limit.js';
+import type { SignInLimits } from '../limits/sign-in-limits.js';
 import { createMessageProcedures, type MessageProcedureDeps } from './message-procedures.js';
 
 export interface RouterDeps extends MessageProcedureDeps {
   accounts: AccountsPort;
-  /** Failed sign-ins, keyed by `user:<id>` and `ip:<address>`, and sign-ups by `register:<address>`; null when off. */
-  loginLimiter: FailureLimiter | null;
+  /** Failed sign-ins per user id and per address, and sign-ups per address; null when off. */
+  signInLimits: SignInLimits | null;
   /** The queries (`me`, `history`, `conversations`), keyed by user id; null when off. */
   queryLimiter: RateLimiter | null;
 }
@@ -33,15 +34,14 @@ export function createAppRouter(deps: RouterDeps) {
   return router({
     auth: router({
       register: publicProcedure.input(schemas.credentials).mutation(({ ctx, input }) => {
-        // Each registration costs a scrypt hash and a stored account.
-        if (ctx.clientIp !== null) {
-          limit(deps.loginLimiter, `register:${ctx.clientIp}`, 'auth.register', 'Too many sign-up attempts from this address');
-        }
-        return inFlight.track(() => accounts.register(input.userId, input.password));
+        limitSignUps(deps.signInLimits, ctx.clientIp, metrics);
+        return inFlight.track(() =>
+          countingRefusals('auth.register', metrics, () => accounts.register(input.userId, input.password)),
+        );
       }),
       login: publicProcedure.input(schemas.credentials).mutation(({ ctx, input }) =>
-        limitFailedSignIns(deps.loginLimiter, { userId: input.userId, address: ctx.clientIp }, metrics, () =>
-          accounts.login(input.userId, input.password),
+        limitFailedSignIns(deps.signInLimits, { userId: input.userId, address: ctx.clientIp }, metrics, () =>
+          countingRefusals('auth.login', metrics, () => accounts.login(input.userId, input.password)),
         ),
       ),
     }),

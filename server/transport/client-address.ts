@@ -2,7 +2,8 @@
  * @module client-address
  * Who a request comes from: the socket's peer, or, when that peer is a trusted proxy
  * (PARLEY_TRUST_PROXY), the last untrusted hop of `X-Forwarded-For`. Every per-address
- * limit and every logged address uses this one answer.
+ * limit and every logged address uses this one answer; the limits count it under its
+ * `addressLimitKey` (an IPv6 client by its /64).
  */
 import type { IncomingMessage } from 'node:http';
 import { BlockList, isIP } from 'node:net';
@@ -15,9 +16,46 @@ export interface ClientAddress {
 }
 
 /** `::ffff:10.0.0.1` (a dual-stack listener's view of an IPv4 peer) is `10.0.0.1`. */
-export function normalizeAddress(address: string): string {
+function normalizeAddress(address: string): string {
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
   return mapped ? (mapped[1] as string) : address.toLowerCase();
+}
+
+/** The eight 16-bit groups of a valid IPv6 address (`::` expanded, a dotted IPv4 tail read as two, zone dropped). */
+function ipv6Groups(address: string): number[] {
+  let text = address.replace(/%.*$/, '');
+  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (v4) {
+    const [a, b, c, d] = v4.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, v4.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const groups = (part: string) => (part === '' ? [] : part.split(':').map((group) => parseInt(group, 16)));
+  const [head = '', tail] = text.split('::');
+  if (tail === undefined) return groups(head);
+  const left = groups(head);
+  const right = groups(tail);
+  return [...left, ...Array<number>(8 - left.length - right.length).fill(0), ...right];
+}
+
+/**
+ * What every per-address limit counts an address under: an IPv4 address itself, an IPv6
+ * address its /64. A /64 is the smallest block a home or a server is given, and whoever
+ * holds one can use any of its 2^64 addresses: counted one by one, an attacker would
+ * never run out of fresh addresses. IPv4-mapped IPv6 (`::ffff:10.0.0.1`, in either
+ * notation) is its IPv4 address. Anything that is not an address (`unknown`) is itself.
+ */
+export function addressLimitKey(address: string): string {
+  const normal = normalizeAddress(address);
+  if (isIP(normal) !== 6) return normal;
+  const groups = ipv6Groups(normal);
+  if (groups.slice(0, 5).every((group) => group === 0) && groups[5] === 0xffff) {
+    const [high = 0, low = 0] = groups.slice(6);
+    return [high >> 8, high & 0xff, low >> 8, low & 0xff].join('.');
+  }
+  return `${groups
+    .slice(0, 4)
+    .map((group) => group.toString(16))
+    .join(':')}::/64`;
 }
 
 /** One `X-Forwarded-For` entry as an address, or null: bare, `[v6]`, `[v6]:port` or `v4:port`. */

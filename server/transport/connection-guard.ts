@@ -11,7 +11,7 @@ import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from '../log.js';
 import { burstWarning } from './burst-log.js';
-import { normalizeAddress, type ClientAddress } from './client-address.js';
+import { addressLimitKey, type ClientAddress } from './client-address.js';
 import { ConnectionCounter } from './connection-counter.js';
 import type { DescriptorLimit } from './descriptor-limit.js';
 
@@ -71,7 +71,7 @@ export function guardConnections(server: Server, options: ConnectionGuardOptions
     const peer = socket.remoteAddress;
     // Behind a trusted proxy the client is not known before its headers: only the total cap applies.
     if (!clientAddress.isTrustedProxy(peer)) {
-      const key = peer === undefined ? 'unknown' : normalizeAddress(peer);
+      const key = peer === undefined ? 'unknown' : addressLimitKey(peer);
       if (!pending.tryAdd(key)) {
         options.onClosed('ip_limit_before_upgrade');
         warnPerIp({ ip: key, limit: pending.limit });

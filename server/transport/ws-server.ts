@@ -19,7 +19,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { closeCodes } from './close-codes.js';
 import { logProcedureError } from './procedure-errors.js';
 import { contextFromToken } from './context.js';
-import type { ClientAddress } from './client-address.js';
+import { addressLimitKey, type ClientAddress } from './client-address.js';
 import { ConnectionCounter } from './connection-counter.js';
 import { closeAsSlowConsumer, corkPerTurn } from './cork-per-turn.js';
 import { startHeartbeat } from './heartbeat.js';
@@ -138,6 +138,7 @@ export function createParleyWsServer({ router, procedures, accounts, config, cli
         return refuseHandshake(socket, '403 Forbidden');
       }
       const ip = clientAddress.of(req) ?? 'unknown';
+      const ipKey = addressLimitKey(ip);
       wss.handleUpgrade(req, socket, head, (ws) => {
         const connId = ++connections;
         log.debug({ connId, ip }, 'websocket open');
@@ -155,11 +156,11 @@ export function createParleyWsServer({ router, procedures, accounts, config, cli
             closeAsSlowConsumer(ws);
           }),
         );
-        if (!perIp.tryAdd(ip)) {
+        if (!perIp.tryAdd(ipKey)) {
           closeWith(ws, closeCodes.connectionLimit, 'too many connections from this address', 'ip_limit');
           return;
         }
-        ws.once('close', () => perIp.remove(ip));
+        ws.once('close', () => perIp.remove(ipKey));
         const deadline = setTimeout(
           () => closeWith(ws, closeCodes.authTimeout, 'no connectionParams in time', 'auth_timeout'),
           config.authTimeoutMs,

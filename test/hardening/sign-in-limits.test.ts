@@ -104,6 +104,33 @@ describe('limits on sign-in', () => {
     );
     expect(codes.filter((c) => c === 'UNAUTHORIZED')).toHaveLength(3);
     expect(codes.filter((c) => c === 'TOO_MANY_REQUESTS')).toHaveLength(17);
+
+    // The same from one address: the user id's count holds them, not the address's.
+    await register(t, ['bob']);
+    const guesser = httpClientFrom(t.url, '127.0.2.100');
+    const fromOne = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => codeOf(guesser.auth.login.mutate({ userId: 'bob', password: `wrong guess ${i}` }))),
+    );
+    expect(fromOne.filter((c) => c === 'UNAUTHORIZED')).toHaveLength(3);
+    expect(fromOne.filter((c) => c === 'TOO_MANY_REQUESTS')).toHaveLength(17);
+  });
+
+  it('an office behind one address is not locked out by signing in all at once: 30 simultaneous good sign-ins succeed, and its failures still count', async () => {
+    await using t = await startServer(limit);
+    const staff = Array.from({ length: 30 }, (_, i) => `clerk${i}`);
+    await register(t, staff);
+    const office = httpClientFrom(t.url, '127.0.0.7');
+    const codes = await Promise.all(staff.map((userId) => codeOf(office.auth.login.mutate({ userId, password }))));
+    expect(codes).toEqual(staff.map(() => 'OK'));
+
+    // The burst of failures from the address, each at an id of its own; then an id it
+    // has not tried yet is refused for the address.
+    for (let i = 0; i < 3; i++) {
+      expect(await codeOf(office.auth.login.mutate({ userId: `clerk${i}`, password: 'a mistyped password' }))).toBe('UNAUTHORIZED');
+    }
+    const refused = (await office.auth.login.mutate({ userId: 'clerk29', password }).catch((e: unknown) => e)) as ClientError;
+    expect(refused.data?.code).toBe('TOO_MANY_REQUESTS');
+    expect(refused.message).toMatch(/^Too many sign-in attempts from this address/);
   });
 
   it('sign-ups stay limited per address, whether they succeed or not', async () => {
