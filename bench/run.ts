@@ -187,7 +187,7 @@ function machineFacts(dataDir: string): Machine {
     loadAvgStart: loadavg()[0] ?? 0,
     loadAvgEnd: null,
     commit: git(['rev-parse', '--short', 'HEAD']) || 'unknown',
-    dirty: git(['status', '--porcelain', '--', 'server', 'sdk', 'test/bench']) !== '',
+    dirty: git(['status', '--porcelain', '--', 'server', 'sdk', 'bench']) !== '',
   };
 }
 

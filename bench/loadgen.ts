@@ -14,7 +14,7 @@ import hdr from 'hdr-histogram-js';
 import superjson from 'superjson';
 import { createTRPCClient, createWSClient, wsLink } from '@trpc/client';
 import { createParleyClient } from '@parley/sdk';
-import type { AppRouter } from '../../server/index.js';
+import type { AppRouter } from '../server/index.js';
 import type {
   ClientKind,
   CommonJob,

@@ -63,7 +63,7 @@ export interface Machine {
   loadAvgStart: number;
   loadAvgEnd: number | null;
   commit: string;
-  /** server/, sdk/ or test/bench/ had uncommitted changes when the run started. */
+  /** server/, sdk/ or bench/ had uncommitted changes when the run started. */
   dirty: boolean;
 }
 
