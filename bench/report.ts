@@ -200,7 +200,7 @@ export function collectWarnings(results: BenchResults): string[] {
   const warnings: string[] = [];
   const check = (what: string, r: ThroughputResult | undefined) => {
     if (!r) return;
-    if (r.loadgenCpuPct > generatorBusyLimitPct) warnings.push(`${what}: the load generator was ${r.loadgenCpuPct.toFixed(0)}% busy, so this is limited by the generator, not the server: its ratios are VOID`);
+    if (r.loadgenCpuPct > generatorBusyLimitPct) warnings.push(`${what}: the load generator was ${r.loadgenCpuPct.toFixed(0)}% busy, so this is limited by the generator, not the server (a ratio from it is VOID)`);
     if (r.errors > 0) warnings.push(`${what}: ${r.errors} sends failed (first: ${r.firstError})`);
     if (r.lost > 0) warnings.push(`${what}: ${r.lost} acknowledged messages were not delivered within 10 s`);
     if (r.outOfOrder > 0) warnings.push(`${what}: ${r.outOfOrder} messages arrived out of seq order`);
@@ -313,7 +313,7 @@ export function renderChartSvg(results: BenchResults): string {
   let ly = m.top + 10;
   const lx0 = m.left + plotW + 20;
   for (const relay of relays) {
-    parts.push(`<text x="${lx0}" y="${ly}" font-size="12" font-weight="bold">${relay === 'parley' ? 'Parley (solid, ●)' : 'bare ws (dashed, ■)'}</text>`);
+    parts.push(`<text x="${lx0}" y="${ly}" font-size="12" font-weight="bold">${relay === 'parley' ? 'Parley (solid, ●)' : 'forwarding relay (dashed, ■)'}</text>`);
     ly += 18;
     for (const s of series) {
       parts.push(`<line x1="${lx0}" x2="${lx0 + 28}" y1="${ly - 4}" y2="${ly - 4}" stroke="${s.color}" stroke-width="2"${relay === 'baseline' ? ' stroke-dasharray="6,4"' : ''}/>`);
@@ -325,7 +325,7 @@ export function renderChartSvg(results: BenchResults): string {
   parts.push(`<text x="${lx0}" y="${ly}" font-size="11" fill="#666">hollow: overloaded step</text>`);
   parts.push(`<text x="${m.left + plotW / 2}" y="${height - 12}" text-anchor="middle" font-size="12">offered rate, messages/s (open loop, log scale)</text>`);
   parts.push(`<text transform="translate(16,${m.top + plotH / 2}) rotate(-90)" text-anchor="middle" font-size="12">send → receive latency, ms (log scale)</text>`);
-  parts.push(`<text x="${m.left}" y="18" font-size="13" font-weight="bold">Latency percentiles against offered rate: Parley vs bare ws relay</text>`);
+  parts.push(`<text x="${m.left}" y="18" font-size="13" font-weight="bold">Latency percentiles against offered rate: Parley vs forwarding relay</text>`);
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif">${parts.join('')}</svg>`;
 }
 
