@@ -7,7 +7,15 @@
 import { execFileSync } from 'node:child_process';
 
 /** Descriptors the server keeps for itself (Parley's PARLEY_MAX_CONNECTIONS default leaves 128). */
-export const serverReserve = 128;
+const serverReserve = 128;
+
+/**
+ * PARLEY_MAX_CONNECTIONS for a run of `connections`: Parley warns at 90% of its cap (and of
+ * its descriptors), and the bench's connections are expected, not a warning.
+ */
+export function connectionCap(connections: number): number {
+  return Math.ceil(connections / 0.9) + serverReserve;
+}
 
 function limits(): { soft: number; hard: number } | null {
   try {
@@ -27,7 +35,7 @@ function limits(): { soft: number; hard: number } | null {
  * null when there is room, else why there is not.
  */
 export function roomForConnections(connections: number): string | null {
-  const needed = connections + serverReserve + 1000;
+  const needed = connectionCap(connections) + 1000;
   const before = limits();
   if (before === null) return 'could not read the file-descriptor limit (prlimit from util-linux is missing)';
   if (before.soft >= needed) return null;
@@ -41,6 +49,7 @@ export function roomForConnections(connections: number): string | null {
   }
   return (
     `the file-descriptor limit is ${before.soft} (hard ${before.hard}, which this user may not raise), ` +
-    `and ${connections.toLocaleString('en-US')} connections need about ${needed.toLocaleString('en-US')} in the server and as many in the load generator`
+    `and ${connections.toLocaleString('en-US')} connections need about ${needed.toLocaleString('en-US')} in the server ` +
+    `(${connections.toLocaleString('en-US')} and headroom under Parley's 90% warning) and ${connections.toLocaleString('en-US')} in the load generator`
   );
 }

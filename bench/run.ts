@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { ClientKind, LoadgenJob, Relay } from './ipc.js';
-import { roomForConnections, serverReserve } from './descriptors.js';
+import { connectionCap, roomForConnections } from './descriptors.js';
 import { killAll, pinChildren, profileInto, runLoadgen, startServer, type ServerHandle } from './processes.js';
 import { collectWarnings, renderHtml, renderTable } from './report.js';
 import type {
@@ -408,7 +408,7 @@ async function main(): Promise<void> {
           idleS: 3,
         }),
         300 + n / 50,
-        { PARLEY_MAX_CONNECTIONS: String(n + serverReserve) },
+        { PARLEY_MAX_CONNECTIONS: String(connectionCap(n)) },
       );
       results.scale = { result: r ?? null, notRun: r ? null : 'the run failed (see errors)' };
     }
