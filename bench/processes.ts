@@ -120,7 +120,7 @@ const scripts: Record<Relay, string> = {
   'trpc-relay': 'trpc-shaped-relay.js',
 };
 
-/** Starts Parley (built dist, SQLite in a fresh temp dir) or the baseline relay on port 0. */
+/** Starts Parley (built dist, SQLite in a fresh temp dir) or a relay on port 0. */
 export async function startServer(relay: Relay, { jwtSecret, dataDir, env = {} }: ServerEnv, label: string = relay): Promise<ServerHandle> {
   const dir = mkdtempSync(join(dataDir, `parley-bench-${relay}-`));
   tempDirs.add(dir);

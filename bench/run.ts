@@ -1,9 +1,9 @@
 /**
  * @module run
- * `npm run bench`: measures Parley against a bare `ws` relay in the same invocation and
- * prints one table. Each scenario run gets a fresh server process (Parley from the built
- * `dist/`, SQLite in a temp dir; or the baseline relay) and a fresh load-generator
- * process, both on loopback. Results go to `bench-results/<timestamp>.json` and `.html`.
+ * `npm run bench`: measures Parley against a forwarding relay (and a tRPC-shaped one) in
+ * the same invocation and prints one table. Each scenario run gets a fresh server process
+ * (Parley from the built `dist/`, SQLite in a temp dir; or a relay) pinned to one CPU and a
+ * fresh load-generator process pinned to another, both on loopback. Results go to `bench-results/<timestamp>.json` and `.html`.
  * Method and flags: docs/benchmark.md.
  */
 import { execFileSync } from 'node:child_process';
