@@ -1,5 +1,16 @@
 import { describe, expect, it } from 'vitest';
+import { TRPCClientError, type AppRouter } from '@parley/sdk';
 import { startServer } from './helpers/server.js';
+
+/** The refusal of a call, typed as SDK users see it. */
+async function refusal(call: Promise<unknown>): Promise<TRPCClientError<AppRouter>> {
+  const error = await call.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(TRPCClientError);
+  return error as TRPCClientError<AppRouter>;
+}
 
 describe('input validation', () => {
   const badSends: Array<[string, Record<string, unknown>]> = [
@@ -94,5 +105,38 @@ describe('input validation', () => {
     await expect(alice.auth.register.mutate({ userId: 'xy', password: 'short' })).rejects.toMatchObject({
       data: { code: 'BAD_REQUEST' },
     });
+  });
+
+  // Clients used to parse zod's issues out of error.message to show which field was wrong.
+  for (const transport of ['HTTP', 'WebSocket'] as const) {
+    it(`names each refused field in error.data.fieldErrors and a one-line message over ${transport}, not zod's JSON`, async () => {
+      await using t = await startServer({ maxTextLength: 100 });
+      const alice = transport === 'HTTP' ? await t.http('alice') : await t.client('alice');
+      const error = await refusal(alice.sendToUser.mutate({ to: '.bob', text: 'x'.repeat(101) }));
+      expect(error.data?.code).toBe('BAD_REQUEST');
+      expect(error.data?.fieldErrors).toEqual({
+        to: ['must be 1-64 characters: letters, digits, and _ . - (not first)'],
+        text: ['must be at most 100 characters'],
+      });
+      expect(error.data?.formErrors).toEqual([]);
+      expect(error.message).toBe(
+        'to: must be 1-64 characters: letters, digits, and _ . - (not first); text: must be at most 100 characters',
+      );
+    });
+
+    it(`puts an unknown key in error.data.formErrors over ${transport}, with the field errors empty`, async () => {
+      await using t = await startServer();
+      const alice = transport === 'HTTP' ? await t.http('alice') : await t.client('alice');
+      const error = await refusal(alice.ack.mutate({ upTo: 1, later: true } as never));
+      expect(error.data).toMatchObject({ code: 'BAD_REQUEST', fieldErrors: {}, formErrors: ['Unrecognized key: "later"'] });
+      expect(error.message).toBe('Unrecognized key: "later"');
+    });
+  }
+
+  it('leaves fieldErrors and formErrors null on errors that are not about the input', async () => {
+    await using t = await startServer();
+    const alice = await t.client('alice');
+    const error = await refusal(alice.sendToUser.mutate({ to: 'ghost', text: 'boo' }));
+    expect(error.data).toMatchObject({ code: 'NOT_FOUND', fieldErrors: null, formErrors: null, retryAfterMs: null });
   });
 });

@@ -15,6 +15,7 @@ import {
 } from '../messages/errors.js';
 import { RateLimitedError } from '../limits/rate-limited-error.js';
 import { isUnexpected, unexpectedMessage } from './unexpected-errors.js';
+import { validationDetails } from './validation-errors.js';
 import { ShuttingDownError } from '../lifecycle/in-flight.js';
 
 /**
@@ -41,15 +42,21 @@ const t = initTRPC.context<Context>().create({
   // Subscriptions only over the WebSocket, where their limits (subscription cap,
   // backpressure, slow consumers, token expiry) apply.
   sse: { enabled: false },
-  errorFormatter: ({ shape, error }) => ({
-    ...shape,
-    message: isUnexpected(error) ? unexpectedMessage(error) : shape.message,
-    data: {
-      ...shape.data,
-      // When a rate-limited request may be sent again.
-      retryAfterMs: error.cause instanceof RateLimitedError ? error.cause.retryAfterMs : null,
-    },
-  }),
+  errorFormatter: ({ shape, error }) => {
+    const invalid = validationDetails(error);
+    return {
+      ...shape,
+      message: isUnexpected(error) ? unexpectedMessage(error) : (invalid?.message ?? shape.message),
+      data: {
+        ...shape.data,
+        // When a rate-limited request may be sent again.
+        retryAfterMs: error.cause instanceof RateLimitedError ? error.cause.retryAfterMs : null,
+        // Which input fields were refused, and why (null unless the input failed validation).
+        fieldErrors: invalid?.fieldErrors ?? null,
+        formErrors: invalid?.formErrors ?? null,
+      },
+    };
+  },
 });
 
 const domainErrorCodes = [

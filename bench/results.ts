@@ -3,6 +3,7 @@
  * The shape of `bench-results/<timestamp>.json`: what each scenario returned, per relay,
  * plus the machine, the options and anything that went wrong.
  */
+import type { Relay } from './ipc.js';
 import type { connections, latency, LatencyStep, resume, throughput } from './loadgen.js';
 
 export type ThroughputResult = Awaited<ReturnType<typeof throughput>>;
@@ -26,6 +27,8 @@ export interface BenchOptions {
   stepWarmupS: number;
   p99LimitMs: number;
   connections: number;
+  /** Idle subscribers of the one-node scale run (Parley only); 0 skips it. */
+  scaleConnections: number;
   resumeMessages: number;
   textBytes: number;
   out: string;
@@ -52,6 +55,9 @@ export interface ThroughputSummary {
   loadgenWaiting: number;
 }
 
+/** `baseline` is the forwarding relay. */
+export type PerRelay<T> = Partial<Record<Relay, T>>;
+
 export interface Machine {
   cores: number;
   cpuModel: string;
@@ -63,8 +69,10 @@ export interface Machine {
   loadAvgStart: number;
   loadAvgEnd: number | null;
   commit: string;
-  /** server/, sdk/ or test/bench/ had uncommitted changes when the run started. */
+  /** server/, sdk/ or bench/ had uncommitted changes when the run started. */
   dirty: boolean;
+  /** Why the servers and load generator were not pinned to their own CPUs; null when they were. */
+  unpinned: string | null;
 }
 
 export interface BenchResults {
@@ -75,12 +83,14 @@ export interface BenchResults {
   machine: Machine;
   options: BenchOptions;
   throughput?: {
-    rounds: { parley?: ThroughputResult[]; baseline?: ThroughputResult[] };
-    summary: { parley?: ThroughputSummary; baseline?: ThroughputSummary };
+    rounds: PerRelay<ThroughputResult[]>;
+    summary: PerRelay<ThroughputSummary>;
   };
   clients?: { sdk?: ThroughputResult; trpc?: ThroughputResult };
-  latency?: { parley?: LatencyResult; baseline?: LatencyResult };
-  connections?: { parley?: ConnectionsResult; baseline?: ConnectionsResult };
+  latency?: PerRelay<LatencyResult>;
+  connections?: PerRelay<ConnectionsResult>;
+  /** Parley alone holding `scaleConnections` idle subscribers, or why it was not run. */
+  scale?: { result: ConnectionsResult | null; notRun: string | null };
   resume?: { parley?: ResumeResult };
   /** Server processes that wrote to stdout/stderr (at log level warn that means trouble). */
   serverLogs: { what: string; bytes: number; tail: string }[];

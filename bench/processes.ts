@@ -4,7 +4,7 @@
  * over IPC, and makes sure every child is killed when the bench ends, fails or is
  * interrupted (each child also exits by itself when its IPC channel to us closes).
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, closeSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +37,33 @@ function profileArgs(label: string): string[] {
   return ['--cpu-prof', `--cpu-prof-dir=${join(profileRoot, name)}`];
 }
 const tempDirs = new Set<string>();
+
+/** The CPU each kind of child runs on, or null when unpinned. */
+let cpus: { server: number; loadgen: number } | null = null;
+
+/**
+ * Pins every server to CPU `server` and every load generator to CPU `loadgen` from now on
+ * (`taskset`), or explains why not: a reason to report, or null when pinned.
+ */
+export function pinChildren(cores: number): string | null {
+  if (cores < 2) return `${cores} CPU: the servers and the load generator share it (unpinned)`;
+  try {
+    execFileSync('taskset', ['--version'], { stdio: 'ignore' });
+  } catch {
+    return 'taskset (util-linux) is not installed: unpinned';
+  }
+  cpus = { server: 0, loadgen: 1 };
+  return null;
+}
+
+/**
+ * Every thread of `child` onto one CPU. Threads it starts later (a worker, libuv's pool)
+ * inherit the mask. A failure stops the bench: an unpinned figure would pass for a pinned one.
+ */
+function pin(child: ChildProcess, kind: 'server' | 'loadgen'): void {
+  if (cpus === null || child.pid === undefined) return;
+  execFileSync('taskset', ['--all-tasks', '--cpu-list', '--pid', String(cpus[kind]), String(child.pid)], { stdio: 'ignore' });
+}
 
 /** Kills every child still running (SIGKILL: called on the way out) and removes temp dirs. */
 export function killAll(): void {
@@ -83,15 +110,23 @@ export interface ServerEnv {
   jwtSecret: string;
   /** Parent directory of the server's temp dir (SQLite data, log). */
   dataDir: string;
+  /** Added to the server's environment (e.g. PARLEY_MAX_CONNECTIONS for the scale run). */
+  env?: Record<string, string>;
 }
 
-/** Starts Parley (built dist, SQLite in a fresh temp dir) or the baseline relay on port 0. */
-export async function startServer(relay: Relay, { jwtSecret, dataDir }: ServerEnv, label: string = relay): Promise<ServerHandle> {
+const scripts: Record<Relay, string> = {
+  parley: 'parley-server.js',
+  baseline: 'forwarding-relay.js',
+  'trpc-relay': 'trpc-shaped-relay.js',
+};
+
+/** Starts Parley (built dist, SQLite in a fresh temp dir) or a relay on port 0. */
+export async function startServer(relay: Relay, { jwtSecret, dataDir, env = {} }: ServerEnv, label: string = relay): Promise<ServerHandle> {
   const dir = mkdtempSync(join(dataDir, `parley-bench-${relay}-`));
   tempDirs.add(dir);
   const logFile = join(dir, 'server.log');
   const logFd = openSync(logFile, 'a');
-  const script = join(here, relay === 'parley' ? 'parley-server.js' : 'baseline-relay.js');
+  const script = join(here, scripts[relay]);
   const child = track(
     fork(script, [], {
       // Both servers get the flags `parley serve` runs with (see server/cli/main.ts).
@@ -109,10 +144,12 @@ export async function startServer(relay: Relay, { jwtSecret, dataDir }: ServerEn
         // Every bench connection comes from a few loopback addresses: a per-address cap
         // meant for the Internet would refuse the connections scenario.
         PARLEY_MAX_CONNECTIONS_PER_IP: '1000000',
+        ...env,
       },
     }),
   );
   closeSync(logFd);
+  pin(child, 'server');
 
   const pending = new Map<number, (sample: ServerSample) => void>();
   let nextReq = 1;
@@ -185,6 +222,7 @@ export async function runLoadgen(job: LoadgenJob, server: ServerHandle, timeoutM
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     }),
   );
+  pin(child, 'loadgen');
   try {
     return await new Promise<unknown>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${job.relay}/${job.scenario} did not finish in ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);

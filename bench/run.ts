@@ -1,9 +1,9 @@
 /**
  * @module run
- * `npm run bench`: measures Parley against a bare `ws` relay in the same invocation and
- * prints one table. Each scenario run gets a fresh server process (Parley from the built
- * `dist/`, SQLite in a temp dir; or the baseline relay) and a fresh load-generator
- * process, both on loopback. Results go to `bench-results/<timestamp>.json` and `.html`.
+ * `npm run bench`: measures Parley against a forwarding relay (and a tRPC-shaped one) in
+ * the same invocation and prints one table. Each scenario run gets a fresh server process
+ * (Parley from the built `dist/`, SQLite in a temp dir; or a relay) pinned to one CPU and a
+ * fresh load-generator process pinned to another, both on loopback. Results go to `bench-results/<timestamp>.json` and `.html`.
  * Method and flags: docs/benchmark.md.
  */
 import { execFileSync } from 'node:child_process';
@@ -14,12 +14,14 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { ClientKind, LoadgenJob, Relay } from './ipc.js';
-import { killAll, profileInto, runLoadgen, startServer, type ServerHandle } from './processes.js';
+import { connectionCap, roomForConnections } from './descriptors.js';
+import { killAll, pinChildren, profileInto, runLoadgen, startServer, type ServerHandle } from './processes.js';
 import { collectWarnings, renderHtml, renderTable } from './report.js';
 import type {
   BenchOptions,
   BenchResults,
   ConnectionsResult,
+  PerRelay,
   LatencyResult,
   Machine,
   ResumeResult,
@@ -29,14 +31,16 @@ import type {
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const allScenarios = ['throughput', 'clients', 'latency', 'connections', 'resume'] as const;
-const allRelays: Relay[] = ['parley', 'baseline'];
+const allRelays: Relay[] = ['parley', 'baseline', 'trpc-relay'];
 
 const usage = `Usage: npm run bench -- [options]
 
 Scenarios (default: all):
   --scenarios=LIST        throughput,clients,latency,connections,resume
                           (clients = the throughput run through @parley/sdk and @trpc/client)
-  --relays=LIST           parley,baseline (default both)
+  --relays=LIST           parley,baseline,trpc-relay (default all): baseline is the
+                          forwarding relay (parse, look up, forward the frame's bytes),
+                          trpc-relay a relay that replies and re-serialises as tRPC would
   --quick                 short everything, for iterating: 50 users, 3 s measured,
                           2 s latency steps, 1,000 connections, 2,000 resumed messages
 
@@ -45,8 +49,8 @@ Throughput:
   --window=N              sends in flight per user (default 16)
   --duration=S            measured seconds after warm-up (default 15)
   --warmup=S              warm-up seconds (default 5)
-  --rounds=N              repeat the Parley/baseline pair (and the two clients) N times,
-                          interleaved; medians (default 1)
+  --rounds=N              repeat the relays (and the two clients) N times, each round
+                          in the reverse order of the one before; medians (default 1)
 
 Latency (open loop, lean client, --users senders):
   --rates=LIST            offered msg/s always run (default 1000,5000,10000)
@@ -57,6 +61,8 @@ Latency (open loop, lean client, --users senders):
 
 Connections and resume:
   --connections=N         idle authenticated subscribers (default 10000)
+  --scale-connections=N   then Parley alone with N idle subscribers from several
+                          127.0.0.x addresses (default 100000; 0 skips it)
   --resume-messages=N     missed messages to resume (default 10000)
 
 Other:
@@ -107,6 +113,7 @@ function parseOptions(argv: string[]): BenchOptions | { report: string } | null 
       'step-duration': { type: 'string' },
       'p99-limit': { type: 'string' },
       connections: { type: 'string' },
+      'scale-connections': { type: 'string' },
       'resume-messages': { type: 'string' },
       'text-bytes': { type: 'string' },
       out: { type: 'string' },
@@ -123,7 +130,7 @@ function parseOptions(argv: string[]): BenchOptions | { report: string } | null 
     if (!(allScenarios as readonly string[]).includes(s)) throw new Error(`unknown scenario "${s}" (${allScenarios.join(', ')})`);
   }
   const relays = values.relays ? list(values.relays) : [...allRelays];
-  for (const r of relays) if (!(allRelays as string[]).includes(r)) throw new Error(`unknown relay "${r}" (parley, baseline)`);
+  for (const r of relays) if (!(allRelays as string[]).includes(r)) throw new Error(`unknown relay "${r}" (${allRelays.join(', ')})`);
   return {
     quick,
     scenarios,
@@ -143,6 +150,7 @@ function parseOptions(argv: string[]): BenchOptions | { report: string } | null 
     stepWarmupS: quick ? 0.5 : 2,
     p99LimitMs: positive(values['p99-limit'], 50, '--p99-limit'),
     connections: Math.round(positive(values.connections, quick ? 1000 : 10000, '--connections')),
+    scaleConnections: values['scale-connections'] === '0' ? 0 : Math.round(positive(values['scale-connections'], 100_000, '--scale-connections')),
     resumeMessages: Math.round(positive(values['resume-messages'], quick ? 2000 : 10000, '--resume-messages')),
     textBytes: Math.round(positive(values['text-bytes'], 100, '--text-bytes')),
     out: resolve(repoRoot, values.out ?? 'bench-results'),
@@ -187,7 +195,8 @@ function machineFacts(dataDir: string): Machine {
     loadAvgStart: loadavg()[0] ?? 0,
     loadAvgEnd: null,
     commit: git(['rev-parse', '--short', 'HEAD']) || 'unknown',
-    dirty: git(['status', '--porcelain', '--', 'server', 'sdk', 'test/bench']) !== '',
+    dirty: git(['status', '--porcelain', '--', 'server', 'sdk', 'bench']) !== '',
+    unpinned: pinChildren(cpu.length),
   };
 }
 
@@ -258,11 +267,17 @@ async function main(): Promise<void> {
   const has = (s: (typeof allScenarios)[number]) => o.scenarios.includes(s);
 
   /** One scenario run: a fresh server, a fresh load generator, both stopped after. */
-  async function measure<T>(what: string, relay: Relay, job: (server: ServerHandle) => LoadgenJob, timeoutS: number): Promise<T | undefined> {
+  async function measure<T>(
+    what: string,
+    relay: Relay,
+    job: (server: ServerHandle) => LoadgenJob,
+    timeoutS: number,
+    env: Record<string, string> = {},
+  ): Promise<T | undefined> {
     say(`▶ ${what}`);
     let server: ServerHandle | null = null;
     try {
-      server = await startServer(relay, { jwtSecret, dataDir: o.dataDir }, what);
+      server = await startServer(relay, { jwtSecret, dataDir: o.dataDir, env }, what);
       return (await runLoadgen(job(server), server, timeoutS * 1000, what)) as T;
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
@@ -289,21 +304,22 @@ async function main(): Promise<void> {
   const throughputTimeout = o.warmupS + o.durationS + 120;
 
   if (has('throughput')) {
-    const rounds: { parley?: ThroughputResult[]; baseline?: ThroughputResult[] } = {};
+    const rounds: PerRelay<ThroughputResult[]> = {};
+    // Each round runs the relays in the reverse order of the one before, so a drift of the
+    // machine during the run weighs on all of them.
     for (let round = 1; round <= o.rounds; round++) {
-      for (const relay of relays) {
+      for (const relay of round % 2 === 1 ? relays : [...relays].reverse()) {
         const label = `throughput ${relay}${o.rounds > 1 ? ` (round ${round}/${o.rounds})` : ''}`;
         const r = await measure<ThroughputResult>(label, relay, throughputJob(relay, 'lean'), throughputTimeout);
         if (r) (rounds[relay] ??= []).push(r);
       }
     }
-    results.throughput = {
-      rounds,
-      summary: {
-        ...(rounds.parley ? { parley: summarize(rounds.parley) } : {}),
-        ...(rounds.baseline ? { baseline: summarize(rounds.baseline) } : {}),
-      },
-    };
+    const summary: PerRelay<ThroughputSummary> = {};
+    for (const relay of relays) {
+      const done = rounds[relay];
+      if (done) summary[relay] = summarize(done);
+    }
+    results.throughput = { rounds, summary };
   }
 
   if (has('clients') && relays.includes('parley')) {
@@ -369,6 +385,32 @@ async function main(): Promise<void> {
         180 + o.connections / 50,
       );
       if (r) results.connections[relay] = r;
+    }
+  }
+
+  if (has('connections') && relays.includes('parley') && o.scaleConnections > 0) {
+    const n = o.scaleConnections;
+    const notRun = roomForConnections(n);
+    if (notRun !== null) {
+      say(`▶ connections parley at ${n}: not run: ${notRun}`);
+      results.scale = { result: null, notRun };
+    } else {
+      const r = await measure<ConnectionsResult>(
+        `connections parley at ${n}`,
+        'parley',
+        (s) => ({
+          scenario: 'connections',
+          ...common('parley', s.url),
+          connections: n,
+          concurrency: 200,
+          // A source address has about 28,000 ephemeral ports; 5,000 each leaves room.
+          sourceAddresses: Math.ceil(n / 5000),
+          idleS: 3,
+        }),
+        300 + n / 50,
+        { PARLEY_MAX_CONNECTIONS: String(connectionCap(n)) },
+      );
+      results.scale = { result: r ?? null, notRun: r ? null : 'the run failed (see errors)' };
     }
   }
 

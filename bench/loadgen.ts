@@ -14,7 +14,7 @@ import hdr from 'hdr-histogram-js';
 import superjson from 'superjson';
 import { createTRPCClient, createWSClient, wsLink } from '@trpc/client';
 import { createParleyClient } from '@parley/sdk';
-import type { AppRouter } from '../../server/index.js';
+import type { AppRouter } from '../server/index.js';
 import type {
   ClientKind,
   CommonJob,
@@ -28,6 +28,7 @@ import type {
   ThreadShares,
   ThroughputParams,
 } from './ipc.js';
+import { repliesToSends } from './ipc.js';
 import { readSchedStat, type SchedStat } from './schedstat.js';
 import { WireConnection, assertPlainText, type WireHandlers } from './wire.js';
 
@@ -258,6 +259,17 @@ async function connectRing(job: CommonJob, users: number, connect: Connect, sink
   const names = Array.from({ length: users }, (_, i) => `u${i}`);
   const tokens = await signTokens(job.jwtSecret, names);
   const endpoints: Endpoint[] = new Array<Endpoint>(users);
+  // Against a relay that answers no send, user i's send is complete when user i+1 has it.
+  if (!repliesToSends(job.relay)) {
+    const inner = sink;
+    sink = {
+      ...inner,
+      onMessage(i, seq, body) {
+        inner.onMessage(i, seq, body);
+        inner.onReply((i - 1 + users) % users, null);
+      },
+    };
+  }
   // Everyone is subscribed (and so known to the server) before anyone sends.
   await pool(users, 50, async (i) => {
     endpoints[i] = await connect(i, names[i]!, tokens[i]!, names[(i + 1) % users]!, sink);

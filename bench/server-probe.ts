@@ -1,6 +1,6 @@
 /**
  * @module server-probe
- * Runs inside a server process under test (Parley or the baseline relay): answers the
+ * Runs inside a server process under test (Parley or a relay): answers the
  * orchestrator's IPC requests with the process's own CPU time, memory, GC and event-loop
  * figures, and exits when the orchestrator goes away, so no server outlives a bench run.
  */

@@ -46,7 +46,13 @@ export type LoadgenReply =
   | { type: 'result'; result: unknown }
   | { type: 'error'; message: string };
 
-export type Relay = 'parley' | 'baseline';
+/** `baseline` is the forwarding relay (forwarding-relay.ts), `trpc-relay` the tRPC-shaped one. */
+export type Relay = 'parley' | 'baseline' | 'trpc-relay';
+
+/** The forwarding relay answers no send: the delivery of a send is its completion. */
+export function repliesToSends(relay: Relay): boolean {
+  return relay !== 'baseline';
+}
 export type ClientKind = 'lean' | 'sdk' | 'trpc';
 
 /** One scenario run, handed to a fresh load-generator process. */

@@ -13,6 +13,9 @@
  * - send: `{"id":N,"method":"mutation","params":{"path":"sendToUser","input":{"json":{"to":"…","text":"…"}}}}`,
  *   answered by `{"id":N,"result":{"type":"data","data":{"json":{…Message},"meta":{…}}}}`
  *   or `{"id":N,"error":{"json":{"message":"…","code":…,"data":{"code":"NOT_FOUND",…}}}}`;
+ * - the forwarding relay (bench/forwarding-relay.ts) delivers the sender's send frame
+ *   itself, unanswered; its id less the subscription's stands for the seq (a connection's
+ *   n-th send has id n + 1, and every recipient in the bench has one sender).
  * - every input needs its `{ json }` wrapper (superjson), even a query with no input;
  * - tRPC's own keep-alive sends the text frame `PING` and expects `PONG` (Parley uses
  *   WebSocket ping frames instead, which `ws` answers by itself).
@@ -40,6 +43,7 @@ const textPattern = /^[\w. -]*$/;
 /** How every message of the subscription starts, from Parley and from the baseline. */
 const messagePrefix = `{"id":${subscriptionId},"result":{"type":"data"`;
 const replyResult = '"result":{"type":"data"';
+const forwardedSend = '"method":"mutation"';
 
 export interface OpenOptions {
   /** Source address for the TCP connection (127.0.0.x). */
@@ -166,6 +170,12 @@ export class WireConnection {
       const comma = raw.indexOf(',', 6);
       if (comma > 6 && raw.startsWith(replyResult, comma + 1) && raw.slice(6, comma) !== String(subscriptionId)) {
         this.handlers.onReply(this, null);
+        return;
+      }
+      const textAt = raw.indexOf('"text":"');
+      const textEnd = textAt < 0 ? -1 : raw.indexOf('"', textAt + 8);
+      if (comma > 6 && raw.startsWith(forwardedSend, comma + 1) && textEnd > 0) {
+        this.handlers.onMessage(this, parseInt(raw.slice(6, comma), 10) - subscriptionId, raw.slice(textAt + 8, textEnd));
         return;
       }
     }

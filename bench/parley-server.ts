@@ -4,7 +4,7 @@
  * starts it (`createServer(loadConfig())`, configuration from the environment), plus the
  * bench's IPC probe so the orchestrator can read this process's CPU time and memory.
  */
-import type * as ServerModule from '../../server/index.js';
+import type * as ServerModule from '../server/index.js';
 import { installServerProbe } from './server-probe.js';
 
 // Compiled to dist/bench/, so the built server is one directory up.
