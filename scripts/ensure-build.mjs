@@ -5,7 +5,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const outputs = ['dist/server/cli/main.js', 'sdk/dist/node.js', 'demo-dist/index.html'];
-const sources = ['server', 'sdk/src', 'demo', 'package.json', 'tsconfig.json'];
+const sources = ['server', 'protocol', 'sdk/src', 'demo', 'package.json', 'tsconfig.json'];
 
 function newest(path) {
   if (!existsSync(path)) return 0;

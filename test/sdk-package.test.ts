@@ -127,6 +127,12 @@ describe('the @parley/sdk package', () => {
       const shipped = pack.files.map((file) => file.path);
       expect(shipped).toEqual(expect.arrayContaining(['package.json', 'dist/index.js', 'dist/node.js', 'dist/index.d.ts']));
       expect(shipped.filter((path) => !path.startsWith('dist/') && path !== 'package.json')).toEqual([]);
+      // No server file is bundled into the SDK: what it shares with the server comes from protocol/.
+      const bundled = shipped
+        .filter((path) => path.endsWith('.js.map'))
+        .flatMap((path) => (JSON.parse(readFileSync(join(sdkDir, path), 'utf8')) as { sources: string[] }).sources);
+      expect(bundled).toEqual(expect.arrayContaining([expect.stringMatching(/(^|\/)protocol\/closes\.ts$/)]));
+      expect(bundled.filter((source) => /(^|\/)server\//.test(source))).toEqual([]);
 
       const app = join(work, 'app');
       mkdirSync(join(app, 'src'), { recursive: true });

@@ -1,12 +1,8 @@
 /**
  * @module user-id
- * The wire contract's user id rule, checked in the page so a typo gets an answer
- * before a round trip.
+ * The wire contract's user id rule (protocol/user-id.ts), checked in the page so a typo
+ * gets an answer before a round trip.
  */
-const userIdPattern = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+export { isUserId } from '../../protocol/user-id.js';
 
 export const userIdRule = 'A user id is 1-64 letters, digits and _ . - (not first).';
-
-export function isUserId(text: string): boolean {
-  return userIdPattern.test(text);
-}

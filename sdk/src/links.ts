@@ -7,6 +7,7 @@ import type { CombinedDataTransformer } from '@trpc/server';
 import { observable } from '@trpc/server/observable';
 import type { AppRouter } from './types.js';
 import { backoffDelay } from './backoff.js';
+import { finalErrorCodes } from '../../protocol/final-error-codes.js';
 
 /** 96 random bits as 24 hex digits; `crypto.getRandomValues` also exists outside secure contexts. */
 function randomPrefix(): string {
@@ -32,25 +33,12 @@ export function createIdGenerator(): () => string {
   };
 }
 
-/** Codes after which trying again cannot help: the request itself is refused. */
-const finalCodes = new Set([
-  'BAD_REQUEST',
-  'UNAUTHORIZED',
-  'FORBIDDEN',
-  'NOT_FOUND',
-  'CONFLICT',
-  'PARSE_ERROR',
-  'METHOD_NOT_SUPPORTED',
-  'PAYLOAD_TOO_LARGE',
-  'UNPROCESSABLE_CONTENT',
-  'TOO_MANY_REQUESTS',
-]);
 
 const maxRequestAttempts = 6;
 
 function isRetryable(error: TRPCClientError<AppRouter>): boolean {
   const code = error.data?.code;
-  return code === undefined || !finalCodes.has(code);
+  return code === undefined || !finalErrorCodes.has(code);
 }
 
 export interface ParleyLinkOptions {

@@ -12,7 +12,7 @@ import { parleyLink } from './links.js';
 import { createDirectCall } from './direct-call.js';
 import { resolveToken } from './resolve-token.js';
 import { createKeepAlive, type KeepAliveOptions } from './keep-alive.js';
-import { isTerminal } from '../../server/transport/close-codes.js';
+import { reconnectsAfter } from '../../protocol/closes.js';
 
 /**
  * `connected`: socket open; `reconnecting`: lost, trying again; `idle`: no socket needed
@@ -89,7 +89,7 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
     keepAlive: { enabled: false },
     onClose: (cause) => {
       const code = cause?.code;
-      if (stopped || code === undefined || !isTerminal(code)) return;
+      if (stopped || code === undefined || reconnectsAfter(code)) return;
       const reason = (cause as { reason?: unknown }).reason;
       stopped = new ParleyConnectionClosedError(code, typeof reason === 'string' ? reason : '');
       keepAlive.stop();

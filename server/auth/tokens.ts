@@ -7,7 +7,7 @@
 import { createSecretKey } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { verifyHs256Jws } from './hs256-jws.js';
-import { userIdPattern } from './user-id.js';
+import { userIdPattern } from '../../protocol/user-id.js';
 
 export interface VerifiedToken {
   userId: string;

@@ -13,7 +13,7 @@ import { resolve } from 'node:path';
 import { ConfigError, loadConfig, parseDuration, type Config } from '../config.js';
 import { loadOrCreateSecret } from '../auth/secret.js';
 import { createTokenService } from '../auth/tokens.js';
-import { userIdPattern } from '../auth/user-id.js';
+import { userIdPattern } from '../../protocol/user-id.js';
 import {
   createParleyClient,
   createParleyHttpClient,

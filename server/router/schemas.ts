@@ -4,7 +4,7 @@
  * BAD_REQUEST, not silently ignored.
  */
 import { z } from 'zod';
-import { userIdPattern } from '../auth/user-id.js';
+import { userIdPattern } from '../../protocol/user-id.js';
 
 export const userId = z
   .string()

@@ -9,14 +9,14 @@
  */
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
-import { closeCodes } from './close-codes.js';
+import { closes } from '../../protocol/closes.js';
 
 /** How long a slow consumer gets to take its close frame before the socket is destroyed. */
 const slowCloseGraceMs = 1000;
 
 /** Closes a client that does not read; its close frame waits behind the unread data, so the socket is destroyed if it is not taken soon. */
 export function closeAsSlowConsumer(ws: WebSocket): void {
-  ws.close(closeCodes.slowConsumer, 'slow consumer');
+  ws.close(closes.slowConsumer.code, closes.slowConsumer.reason);
   setTimeout(() => ws.terminate(), slowCloseGraceMs).unref();
 }
 

@@ -16,7 +16,7 @@ import type { Config } from '../config.js';
 import type { Context } from '../router/trpc.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../observability/metrics.js';
-import { closeCodes } from './close-codes.js';
+import { closes, type CloseValue } from '../../protocol/closes.js';
 import { logProcedureError } from './procedure-errors.js';
 import { contextFromToken } from './context.js';
 import { addressLimitKey, type ClientAddress } from './client-address.js';
@@ -66,10 +66,10 @@ export function createParleyWsServer({ router, procedures, accounts, config, cli
   let accepting = true;
   let connections = 0;
 
-  const closeWith = (ws: WebSocket, code: number, reason: string, metric: string) => {
+  const closeWith = (ws: WebSocket, close: CloseValue) => {
     if (ws.readyState !== ws.OPEN) return;
-    metrics.closes.inc({ reason: metric });
-    ws.close(code, reason);
+    metrics.closes.inc({ reason: close.metric });
+    ws.close(close.code, close.reason);
   };
 
   const closeAtExpiry = (ws: WebSocket, expiresAt: number) => {
@@ -77,7 +77,7 @@ export function createParleyWsServer({ router, procedures, accounts, config, cli
     const arm = () => {
       const wait = expiresAt - Date.now();
       timer = setTimeout(
-        () => (wait > maxTimerMs ? arm() : closeWith(ws, closeCodes.tokenExpired, 'token expired', 'token_expired')),
+        () => (wait > maxTimerMs ? arm() : closeWith(ws, closes.tokenExpired)),
         Math.max(0, Math.min(wait, maxTimerMs)),
       );
     };
@@ -95,9 +95,8 @@ export function createParleyWsServer({ router, procedures, accounts, config, cli
     // A socket without a token (no connectionParams, or none in them) keeps its deadline.
     if (auth.userId !== null || auth.refusal !== null) clearTimeout(authDeadlines.get(ws));
     if (auth.refusal !== null) {
-      const [code, reason] =
-        auth.refusal === 'expired' ? [closeCodes.tokenExpired, 'token expired'] : [closeCodes.authRefused, 'token refused'];
-      setTimeout(() => closeWith(ws, code, reason, `token_${auth.refusal}`), refusedCloseDelayMs).unref();
+      const close = auth.refusal === 'expired' ? closes.tokenExpired : closes.tokenRefused;
+      setTimeout(() => closeWith(ws, close), refusedCloseDelayMs).unref();
       return { ...base, userId: null, authError: auth.authError };
     }
     if (auth.userId === null) return { ...base, userId: null, authError: null };
@@ -107,7 +106,7 @@ export function createParleyWsServer({ router, procedures, accounts, config, cli
 
     const userId = auth.userId;
     if (!perUser.tryAdd(userId)) {
-      closeWith(ws, closeCodes.connectionLimit, 'too many connections for this user', 'user_limit');
+      closeWith(ws, closes.userLimit);
       return { ...base, userId: null, authError: `Too many connections for this user (at most ${perUser.limit})` };
     }
     ws.once('close', () => perUser.remove(userId));
@@ -148,21 +147,21 @@ export function createParleyWsServer({ router, procedures, accounts, config, cli
         });
         metrics.connections.inc();
         ws.once('close', () => metrics.connections.dec());
-        corkPerTurn(ws, socket, config.sendBufferLimitBytes, () => metrics.closes.inc({ reason: 'slow_consumer' }));
+        corkPerTurn(ws, socket, config.sendBufferLimitBytes, () => metrics.closes.inc({ reason: closes.slowConsumer.metric }));
         backpressures.set(
           ws,
           createBackpressure(ws, socket, config.sendBufferLimitBytes / 4, stalledAfterMs, () => {
-            metrics.closes.inc({ reason: 'slow_consumer' });
+            metrics.closes.inc({ reason: closes.slowConsumer.metric });
             closeAsSlowConsumer(ws);
           }),
         );
         if (!perIp.tryAdd(ipKey)) {
-          closeWith(ws, closeCodes.connectionLimit, 'too many connections from this address', 'ip_limit');
+          closeWith(ws, closes.ipLimit);
           return;
         }
         ws.once('close', () => perIp.remove(ipKey));
         const deadline = setTimeout(
-          () => closeWith(ws, closeCodes.authTimeout, 'no connectionParams in time', 'auth_timeout'),
+          () => closeWith(ws, closes.authTimeout),
           config.authTimeoutMs,
         );
         authDeadlines.set(ws, deadline);
@@ -188,7 +187,7 @@ export function createParleyWsServer({ router, procedures, accounts, config, cli
       // chains: a turn lets them reach their sockets, ahead of the close frames (a frame
       // sent once a socket is closing is dropped).
       await new Promise<void>((resolve) => setImmediate(resolve));
-      for (const ws of wss.clients) closeWith(ws, closeCodes.shuttingDown, 'server shutting down', 'shutting_down');
+      for (const ws of wss.clients) closeWith(ws, closes.shuttingDown);
       await new Promise<void>((resolve) => setTimeout(resolve, 100));
       for (const ws of wss.clients) ws.terminate();
       await new Promise<void>((resolve, reject) => wss.close((error) => (error ? reject(error) : resolve())));
