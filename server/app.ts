@@ -21,7 +21,7 @@ import { createAppRouter } from './router/app-router.js';
 import { createMessageProcedures } from './router/message-procedures.js';
 import { createHttpContextFactory } from './transport/context.js';
 import { createParleyHttpServer, trpcPath } from './transport/http-server.js';
-import { createParleyWsServer } from './transport/ws-server.js';
+import { createParleyWsServer } from './transport/ws/server.js';
 import { createStaticHandler } from './transport/static-files.js';
 import { addressLimitKey, createClientAddress } from './transport/client-address.js';
 import { packageRoot } from './package-root.js';

@@ -74,7 +74,6 @@ const envSchema = z.object({
   PARLEY_AUTH_TIMEOUT: timerDuration('1s').default('10s'),
   PARLEY_HEARTBEAT: timerDuration('1s').default('30s'),
   PARLEY_SHUTDOWN_GRACE: timerDuration('0ms').default('10s'),
-  PARLEY_DIRECT_CALLS: z.enum(['on', 'off'], { error: 'must be on or off' }).default('on'),
   PARLEY_ALLOWED_ORIGINS: z
     .string()
     .default('')
@@ -160,8 +159,6 @@ export interface Config {
   shutdownGraceMs: number;
   /** Browser origins allowed to open a WebSocket; empty: only the server's own origin. */
   allowedOrigins: string[];
-  /** Serve sendToUser, ack and onMessage beneath tRPC on the WebSocket (same frames; faster). */
-  directCalls: boolean;
   /** Open TCP connections (WebSockets included) past which new ones are dropped at accept; null: from the descriptor limit. */
   maxConnections: number | null;
   /** Time to receive a request's headers, in ms (0: off). */
@@ -252,7 +249,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     heartbeatMs: durationMs(e.PARLEY_HEARTBEAT),
     shutdownGraceMs: durationMs(e.PARLEY_SHUTDOWN_GRACE),
     allowedOrigins: e.PARLEY_ALLOWED_ORIGINS,
-    directCalls: e.PARLEY_DIRECT_CALLS === 'on',
     maxConnections: e.PARLEY_MAX_CONNECTIONS ?? null,
     headersTimeoutMs,
     requestTimeoutMs,

@@ -55,7 +55,6 @@ PARLEY_REQUEST_TIMEOUT (30s), PARLEY_IDLE_TIMEOUT (5s), PARLEY_MAX_BODY (65536),
 PARLEY_TRUST_PROXY (off, or proxy addresses/CIDRs whose X-Forwarded-For names the client).
 PARLEY_METRICS_TOKEN (unset: /metrics is open), PARLEY_METRICS_MAX_AGE (1s),
 PARLEY_SERVE_SOURCE_MAPS (off).
-PARLEY_DIRECT_CALLS (on; off: every WebSocket call through tRPC's adapter).
 See the README for what each does.`,
   token: `Usage: parley token <userId> [--ttl 1h]
 

@@ -45,7 +45,7 @@ export function createMetrics() {
     }),
     directCalls: new Counter({
       name: 'parley_direct_calls_total',
-      help: 'WebSocket calls served beneath tRPC (transport/direct-calls.ts), by procedure',
+      help: 'WebSocket calls served directly, without tRPC’s call machinery (transport/ws/dispatch.ts), by procedure',
       labelNames: ['procedure'],
       registers,
     }),

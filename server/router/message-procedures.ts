@@ -1,8 +1,8 @@
 /**
  * @module message-procedures
  * The per-message procedures, `sendToUser`, `ack` and `onMessage`: input schema and
- * body. The router serves them through tRPC, and the WebSocket transport also answers
- * them beneath tRPC (transport/direct-calls.ts), so both paths validate and behave alike.
+ * body. The router serves them through tRPC, and the WebSocket transport serves them
+ * directly (transport/ws/dispatch.ts), so both paths validate and behave alike.
  */
 import { tracked, TRPCError } from '@trpc/server';
 import type { z } from 'zod';

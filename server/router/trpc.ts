@@ -3,7 +3,7 @@
  * tRPC initialisation: the context shape, superjson, and the public and authenticated
  * procedure bases. Domain errors become tRPC error codes here, at the edge.
  */
-import { initTRPC, TRPCError } from '@trpc/server';
+import { getTRPCErrorFromUnknown, initTRPC, TRPCError } from '@trpc/server';
 import { transformer } from './transformer.js';
 import {
   ClientMsgIdConflictError,
@@ -80,9 +80,18 @@ export function domainTrpcError(cause: unknown): TRPCError | null {
   return null;
 }
 
+/**
+ * The one mapping of a failure to what the client gets, on every path: a domain error
+ * (raised directly, or wrapped by tRPC as the cause of its INTERNAL_SERVER_ERROR) gets
+ * its code; anything else is as tRPC would report it.
+ */
+export function toTrpcError(cause: unknown): TRPCError {
+  if (cause instanceof TRPCError && cause.code !== 'INTERNAL_SERVER_ERROR') return cause;
+  return domainTrpcError(cause instanceof TRPCError ? cause.cause : cause) ?? getTRPCErrorFromUnknown(cause);
+}
+
 function throwAsTrpcError(error: TRPCError): void {
-  const mapped = domainTrpcError(error.cause);
-  if (mapped) throw mapped;
+  if (domainTrpcError(error.cause) !== null) throw toTrpcError(error);
 }
 
 export const router = t.router;

@@ -59,50 +59,45 @@ describe('one request cannot stall the event loop for everyone', () => {
     await expect((await t.http('bob')).conversations.query()).resolves.toEqual([]);
   });
 
-  describe.each([
-    ['on', true],
-    ['off', false],
-  ])('with PARLEY_DIRECT_CALLS=%s', (_, directCalls) => {
-    it('refuses a WebSocket frame batching more queries than PARLEY_MAX_BATCH: every call in it gets BAD_REQUEST and none runs', async () => {
-      await using t = await startServer({ maxBatch: 10, directCalls });
-      const bob = await t.http('bob');
-      await bob.me.query(); // known, so he can be sent to
-      const mallory = await openRaw(t.url, { token: await t.token('mallory') });
-      expect(isClose(await mallory.call('query', 'me'))).toBe(false);
+  it('refuses a WebSocket frame batching more queries than PARLEY_MAX_BATCH: every call in it gets BAD_REQUEST and none runs', async () => {
+    await using t = await startServer({ maxBatch: 10 });
+    const bob = await t.http('bob');
+    await bob.me.query(); // known, so he can be sent to
+    const mallory = await openRaw(t.url, { token: await t.token('mallory') });
+    expect(isClose(await mallory.call('query', 'me'))).toBe(false);
 
-      const query = (id: number) => ({ id, method: 'query', params: { path: 'conversations', input: { json: undefined } } });
-      const send = (id: number) => ({
-        id,
-        method: 'mutation',
-        params: { path: 'sendToUser', input: { json: { to: 'bob', text: `m${id}` } } },
-      });
-      const tooMany = [...Array.from({ length: 11 }, (_, i) => query(100 + i)), send(111)];
-      mallory.send(tooMany);
-      for (const reply of await replies(mallory, tooMany.map((c) => c.id))) {
-        expect(reply.error?.json).toMatchObject({
-          message: 'A WebSocket frame may batch at most 10 queries (PARLEY_MAX_BATCH): send fewer at once',
-          data: { code: 'BAD_REQUEST' },
-        });
-      }
-      expect(await bob.conversations.query()).toEqual([]);
-      // Spelled otherwise, as JSON allows (leading whitespace, an escaped method): the same.
-      const disguised = ` \n${JSON.stringify(Array.from({ length: 11 }, (_, i) => query(150 + i))).replaceAll('"query"', '"\\u0071uery"')}`;
-      mallory.send(disguised);
-      for (const reply of await replies(mallory, Array.from({ length: 11 }, (_, i) => 150 + i))) {
-        expect(reply.error?.json?.data?.code).toBe('BAD_REQUEST');
-      }
-
-      // What the SDK sends when an app makes many calls in one tick: sends do not count,
-      // up to the limit of queries passes.
-      const allowed = [...Array.from({ length: 10 }, (_, i) => query(200 + i)), ...Array.from({ length: 40 }, (_, i) => send(300 + i))];
-      mallory.send(allowed);
-      for (const reply of await replies(mallory, allowed.map((c) => c.id))) expect(reply.result?.type).toBe('data');
-      expect(await bob.conversations.query()).toEqual([
-        // The newest of the 40 (concurrent on PostgreSQL, so not necessarily the last sent).
-        expect.objectContaining({ peer: 'mallory', unread: 40, lastMessage: expect.objectContaining({ seq: 40, from: 'mallory' }) }),
-      ]);
-      await mallory.close();
+    const query = (id: number) => ({ id, method: 'query', params: { path: 'conversations', input: { json: undefined } } });
+    const send = (id: number) => ({
+      id,
+      method: 'mutation',
+      params: { path: 'sendToUser', input: { json: { to: 'bob', text: `m${id}` } } },
     });
+    const tooMany = [...Array.from({ length: 11 }, (_, i) => query(100 + i)), send(111)];
+    mallory.send(tooMany);
+    for (const reply of await replies(mallory, tooMany.map((c) => c.id))) {
+      expect(reply.error?.json).toMatchObject({
+        message: 'A WebSocket frame may batch at most 10 queries (PARLEY_MAX_BATCH): send fewer at once',
+        data: { code: 'BAD_REQUEST' },
+      });
+    }
+    expect(await bob.conversations.query()).toEqual([]);
+    // Spelled otherwise, as JSON allows (leading whitespace, an escaped method): the same.
+    const disguised = ` \n${JSON.stringify(Array.from({ length: 11 }, (_, i) => query(150 + i))).replaceAll('"query"', '"\\u0071uery"')}`;
+    mallory.send(disguised);
+    for (const reply of await replies(mallory, Array.from({ length: 11 }, (_, i) => 150 + i))) {
+      expect(reply.error?.json?.data?.code).toBe('BAD_REQUEST');
+    }
+
+    // What the SDK sends when an app makes many calls in one tick: sends do not count,
+    // up to the limit of queries passes.
+    const allowed = [...Array.from({ length: 10 }, (_, i) => query(200 + i)), ...Array.from({ length: 40 }, (_, i) => send(300 + i))];
+    mallory.send(allowed);
+    for (const reply of await replies(mallory, allowed.map((c) => c.id))) expect(reply.result?.type).toBe('data');
+    expect(await bob.conversations.query()).toEqual([
+      // The newest of the 40 (concurrent on PostgreSQL, so not necessarily the last sent).
+      expect.objectContaining({ peer: 'mallory', unread: 40, lastMessage: expect.objectContaining({ seq: 40, from: 'mallory' }) }),
+    ]);
+    await mallory.close();
   });
 
   it('keeps a bystander served within 5 s during a storm of conversations for a user with 5,000 messages from 50 peers', async () => {
