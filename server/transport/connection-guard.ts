@@ -59,12 +59,17 @@ export function guardConnections(server: Server, options: ConnectionGuardOptions
     warnDropped({ maxConnections: options.maxConnections });
   });
 
+  // One listener function each for every socket (a socket lives long as a WebSocket:
+  // per-socket closures would be memory it keeps for nothing).
+  function onClose(this: Socket) {
+    open -= 1;
+    release(this);
+  }
+  const onIdle = () => options.onClosed('idle_timeout');
+
   server.on('connection', (socket: Socket) => {
     open += 1;
-    socket.once('close', () => {
-      open -= 1;
-      release(socket);
-    });
+    socket.on('close', onClose);
     if (open >= nearLimitAt) {
       warnNearLimit({ connections: open, maxConnections: options.maxConnections, descriptorLimit: descriptors.limit });
     }
@@ -83,7 +88,7 @@ export function guardConnections(server: Server, options: ConnectionGuardOptions
     if (options.idleTimeoutMs > 0) {
       // With no 'timeout' listener on the request, node's own handler destroys the socket.
       socket.setTimeout(options.idleTimeoutMs);
-      socket.once('timeout', () => options.onClosed('idle_timeout'));
+      socket.on('timeout', onIdle);
     }
   });
 
@@ -106,6 +111,7 @@ export function guardConnections(server: Server, options: ConnectionGuardOptions
     upgraded(socket: Socket): void {
       release(socket);
       socket.setTimeout(0);
+      socket.off('timeout', onIdle);
     },
   };
 }

@@ -93,7 +93,7 @@ export class Connection implements CallSite {
     ws.on('message', onMessage);
     ws.on('pong', onPong);
     ws.on('error', onSocketError);
-    ws.once('close', onClose);
+    ws.on('close', onClose);
   }
 
   get subscriptions(): Map<CallId, AbortController> {

@@ -165,75 +165,88 @@ export function createDispatch({ router, procedures, onError, onServed }: Dispat
     );
   }
 
-  /** Serves a subscription until it ends; true when the client is to get 'stopped' (not after a refusal). */
-  async function subscribe(site: CallSite, call: ProcedureCall, input: unknown, batchIndex: number, controller: AbortController): Promise<boolean> {
+  /**
+   * Serves a subscription until it ends, then frees its id and, unless it was refused
+   * (the error alone, never 'started' first), tells the client 'stopped'. Never rejects.
+   */
+  async function subscribe(site: CallSite, call: ProcedureCall, input: unknown, batchIndex: number, controller: AbortController) {
     const { id, jsonrpc } = call;
     const { signal } = controller;
-    // A stop in the same read (or batch) runs first.
-    await null;
-    if (signal.aborted || !site.isOpen()) return true;
+    let refused = false;
+    const refuse = (cause: unknown) => {
+      refused = true;
+      fail(site, call, input, cause);
+    };
+    try {
+      // A stop in the same read (or batch) runs first.
+      await null;
+      if (signal.aborted || !site.isOpen()) return;
 
-    const served = hotFor(site, call, input);
-    if (served !== null) onServed(call.params.path);
-    let result: unknown;
-    try {
-      result =
-        served === null
-          ? await viaTrpc(site, call, input, batchIndex, signal)
-          : await (served.hot as Extract<Hot, { type: 'subscription' }>).run(served.ctx, served.input, signal);
-    } catch (cause) {
-      const error = toTrpcError(cause);
-      // Given up because it was stopped meanwhile: that is a stop, not a failure.
-      if (signal.aborted && error.code === 'INTERNAL_SERVER_ERROR' && isAbortError(error.cause)) return true;
-      // Refused before it started: the error alone, never 'started' first.
-      fail(site, call, input, error);
-      return false;
-    }
-    const iterable = isObservable(result) ? observableToAsyncIterable(result, signal) : result;
-    if (!isIterable(iterable)) {
-      const message = `Subscription ${call.params.path} did not return an observable or a AsyncGenerator`;
-      fail(site, call, input, new TRPCError({ code: 'INTERNAL_SERVER_ERROR', message }));
-      return false;
-    }
-    const iterator = iterable[Symbol.asyncIterator]();
-    let completed = false;
-    try {
-      // Stopped or closed while it opened: never started.
-      if (signal.aborted || !site.isOpen()) return true;
-      respond(site, { id, jsonrpc, result: { type: 'started' } });
-      for (;;) {
-        let next: IteratorResult<unknown> | 'abort';
-        try {
-          next = await (served === null ? nextOrAbort(iterator, signal) : iterator.next());
-        } catch (cause) {
-          const error = toTrpcError(cause);
-          // Once stopped, a failure is only reported (an AbortError not even that).
-          if (!signal.aborted) fail(site, call, input, error);
-          else if (!isAbortError(cause) && !isAbortError(error.cause)) onError({ error, path: call.params.path });
-          return true;
-        }
-        if (next === 'abort' || signal.aborted) return true;
-        if (next.done === true) {
-          completed = true;
-          return true;
-        }
-        const value = next.value;
-        respond(site, {
-          id,
-          jsonrpc,
-          result: isTrackedEnvelope(value)
-            ? { type: 'data', data: { id: value[0], data: value[1] }, id: value[0] }
-            : { type: 'data', data: value },
-        });
-      }
-    } finally {
-      if (!completed) controller.abort();
+      const served = hotFor(site, call, input);
+      if (served !== null) onServed(call.params.path);
+      let result: unknown;
       try {
-        await iterator.return?.();
+        result =
+          served === null
+            ? await viaTrpc(site, call, input, batchIndex, signal)
+            : await (served.hot as Extract<Hot, { type: 'subscription' }>).run(served.ctx, served.input, signal);
       } catch (cause) {
-        // The client still gets 'stopped': a failed clean-up is the server's to know.
-        onError({ error: toTrpcError(cause), path: call.params.path });
+        const error = toTrpcError(cause);
+        // Given up because it was stopped meanwhile: that is a stop, not a failure.
+        if (!(signal.aborted && error.code === 'INTERNAL_SERVER_ERROR' && isAbortError(error.cause))) refuse(error);
+        return;
       }
+      const iterable = isObservable(result) ? observableToAsyncIterable(result, signal) : result;
+      if (!isIterable(iterable)) {
+        const message = `Subscription ${call.params.path} did not return an observable or a AsyncGenerator`;
+        return refuse(new TRPCError({ code: 'INTERNAL_SERVER_ERROR', message }));
+      }
+      const iterator = iterable[Symbol.asyncIterator]();
+      let completed = false;
+      try {
+        // Stopped or closed while it opened: never started.
+        if (signal.aborted || !site.isOpen()) return;
+        respond(site, { id, jsonrpc, result: { type: 'started' } });
+        for (;;) {
+          let next: IteratorResult<unknown> | 'abort';
+          try {
+            next = await (served === null ? nextOrAbort(iterator, signal) : iterator.next());
+          } catch (cause) {
+            const error = toTrpcError(cause);
+            // Once stopped, a failure is only reported (an AbortError not even that).
+            if (!signal.aborted) fail(site, call, input, error);
+            else if (!isAbortError(cause) && !isAbortError(error.cause)) onError({ error, path: call.params.path });
+            return;
+          }
+          if (next === 'abort' || signal.aborted) return;
+          if (next.done === true) {
+            completed = true;
+            return;
+          }
+          const value = next.value;
+          respond(site, {
+            id,
+            jsonrpc,
+            result: isTrackedEnvelope(value)
+              ? { type: 'data', data: { id: value[0], data: value[1] }, id: value[0] }
+              : { type: 'data', data: value },
+          });
+        }
+      } finally {
+        if (!completed) controller.abort();
+        try {
+          await iterator.return?.();
+        } catch (cause) {
+          // The client still gets 'stopped': a failed clean-up is the server's to know.
+          onError({ error: toTrpcError(cause), path: call.params.path });
+        }
+      }
+    } catch (cause) {
+      refuse(cause);
+    } finally {
+      // Freed right before the client is told it may use the id again.
+      site.subscriptions.delete(id!);
+      if (!refused) respond(site, { id, jsonrpc, result: { type: 'stopped' } });
     }
   }
 
@@ -269,17 +282,7 @@ export function createDispatch({ router, procedures, onError, onServed }: Dispat
       if (call.method !== 'subscription') return runQueryOrMutation(site, call, input, batchIndex);
       const controller = new AbortController();
       site.subscriptions.set(id, controller);
-      subscribe(site, call, input, batchIndex, controller).then(
-        (stopped) => {
-          // Freed right before the client is told it may use the id again.
-          site.subscriptions.delete(id);
-          if (stopped) respond(site, { id, jsonrpc: call.jsonrpc, result: { type: 'stopped' } });
-        },
-        (cause: unknown) => {
-          site.subscriptions.delete(id);
-          fail(site, call, input, cause);
-        },
-      );
+      void subscribe(site, call, input, batchIndex, controller);
     },
 
     /** Answers a frame-level failure (unreadable frame, batch over a limit, context refused) to each of `ids`, or once with a null id. */
