@@ -1,36 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from './helpers/server.js';
-import { isClose, openRaw, within, type RawConnection, type RawReply } from './helpers/raw-ws.js';
+import { isClose, openRaw, type RawConnection, type RawReply } from './helpers/raw-ws.js';
+import { comparable, until } from './helpers/frames.js';
 import { metric } from './helpers/metrics.js';
 
 /** Every frame of call `id` so far, in order, without its id. */
 const framesOf = (conn: RawConnection, id: unknown) =>
   conn.frames.filter((f) => (f as RawReply | null)?.id === id).map((f) => ({ ...(f as RawReply), id: null }));
-
-async function until(what: string, check: () => boolean): Promise<void> {
-  await within(
-    (async () => {
-      while (!check()) await new Promise((resolve) => setTimeout(resolve, 10));
-    })(),
-    5000,
-    what,
-  );
-}
-
-/**
- * Frames as the client got them, by call id (replies to different calls may interleave
- * differently from run to run), with what differs between two runs (times, retry hints)
- * blanked.
- */
-function comparable(frames: unknown[]): Record<string, RawReply[]> {
-  const byId: Record<string, unknown[]> = {};
-  for (const frame of frames) (byId[String((frame as RawReply).id)] ??= []).push(frame);
-  return JSON.parse(JSON.stringify(byId), (key, value: unknown) => {
-    if (key === 'sentAt' || key === 'retryAfterMs') return '…';
-    if (key === 'message' && typeof value === 'string') return value.replace(/\d+ (ms|s)$/, '… $1');
-    return value;
-  });
-}
 
 const send = (input: Record<string, unknown>) => ({
   method: 'mutation',

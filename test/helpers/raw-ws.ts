@@ -7,6 +7,7 @@
  * `{"id":1,"method":"query","params":{"path":"me","input":{"json":...}}}`; replies carry
  * the same id with `result` or `error` (both superjson-encoded: `{ json, meta? }`).
  */
+import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 
 export interface CloseEvent {
@@ -29,6 +30,8 @@ export interface RawConnection {
   isOpen(): boolean;
   /** Sends a frame as is: a string or Buffer untouched, anything else as JSON text. */
   send(frame: string | Buffer | object): void;
+  /** Sends frames in one socket write, so that the server reads them in one go. */
+  sendTogether(frames: Array<string | Buffer | object>): void;
   /** The reply with this id (already received, or the next), or the close if the socket closes first. */
   reply(id: unknown): Promise<RawReply | CloseEvent>;
   /** Sends a call and resolves with its reply (or the close, if the socket closes first). */
@@ -113,6 +116,13 @@ export async function openRaw(baseUrl: string, options: RawOptions = {}): Promis
     closed,
     isOpen: () => ws.readyState === WebSocket.OPEN,
     send,
+    sendTogether(frames) {
+      // ws writes each frame at once; corked, they leave in one write (ws has no public API for it).
+      const socket = (ws as unknown as { _socket: Socket })._socket;
+      socket.cork();
+      for (const frame of frames) send(frame);
+      socket.uncork();
+    },
     reply(id) {
       const received = frames.find((f) => (f as RawReply | null)?.id === id);
       return received === undefined ? awaitReply(id) : Promise.resolve(received as RawReply);

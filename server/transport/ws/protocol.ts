@@ -28,9 +28,9 @@ export function keepAliveOf(data: Buffer, isBinary: boolean): 'ping' | 'pong' | 
   return data.equals(pong) ? 'pong' : null;
 }
 
-/** JSON text frames only, as tRPC's default encoder. */
+/** JSON text frames only, as tRPC's default encoder (with its words: clients cannot tell the two apart). */
 function decode(data: Buffer, isBinary: boolean): unknown {
-  if (isBinary) throw new Error('Binary frames are not read: tRPC over WebSocket uses JSON text frames');
+  if (isBinary) throw new Error('jsonEncoder received binary data. JSON uses text frames. Use a binary encoder for binary data.');
   return JSON.parse(data.toString('utf8'));
 }
 
