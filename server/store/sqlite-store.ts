@@ -219,9 +219,14 @@ export class SqliteStore implements Store {
   }
 
   async append(m: NewMessage): Promise<AppendResult> {
-    const outcome = await this.#write({ op: 'append', from: m.from, to: m.to, text: m.text, clientMsgId: m.clientMsgId, sentAt: Date.now() });
-    if (typeof outcome !== 'object' || !('row' in outcome)) throw new Error('the SQLite writer answered an append with no row');
-    return { message: toMessage(outcome.row), created: outcome.created };
+    const sentAt = Date.now();
+    const outcome = await this.#write({ op: 'append', from: m.from, to: m.to, text: m.text, clientMsgId: m.clientMsgId, sentAt });
+    if (typeof outcome !== 'object') throw new Error('the SQLite writer answered an append with no row');
+    if ('row' in outcome) return { message: toMessage(outcome.row), created: false };
+    if (!('seq' in outcome)) throw new Error('the SQLite writer answered an append with no row');
+    const { id, seq } = outcome;
+    const row = { id, seq, recipient: m.to, sender: m.from, text: m.text, client_msg_id: m.clientMsgId, sent_at: sentAt };
+    return { message: toMessage(row), created: true };
   }
 
   async readStream(userId: string, afterSeq: number, limit: number): Promise<Message[]> {

@@ -20,9 +20,10 @@ import { parentPort, workerData } from 'node:worker_threads';
  *   | { op: 'createUser', userId: string, passwordHash: string | null, createdAt: number }
  *   | { op: 'probe' }} Write
  *
- * The outcome of one write: an append's stored row and whether it was created now, the
- * new acknowledged seq, whether the user was created (or the probe wrote); or the recipient was unknown.
- * @typedef {{ row: import('./message-row.js').MessageRow, created: boolean } | number | boolean | { unknownRecipient: string }} Outcome
+ * The outcome of one write: a new message's id and seq, or the row an append found
+ * already stored under its clientMsgId; the new acknowledged seq; whether the user was
+ * created (or the probe wrote); or the recipient was unknown.
+ * @typedef {{ id: number, seq: number } | { row: import('./message-row.js').MessageRow } | number | boolean | { unknownRecipient: string }} Outcome
  *
  * @typedef {{ type: 'batch', writes: Write[] } | { type: 'close' }} Request
  * @typedef {{ ok: true, outcomes: Outcome[] } | { ok: false, message: string, code: string | null }} Reply
@@ -93,7 +94,7 @@ function prepare(db, columns) {
       const existing = /** @type {import('./message-row.js').MessageRow | undefined} */ (
         findByClientMsgId.get(w.from, w.clientMsgId)
       );
-      if (existing) return { row: existing, created: false };
+      if (existing) return { row: existing };
     }
     const head = /** @type {{ head_seq: number } | undefined} */ (nextSeq.get(w.to));
     if (!head) return { unknownRecipient: w.to };
@@ -105,16 +106,8 @@ function prepare(db, columns) {
     // is unread (one row, unread, to oneself: the message is in one's own stream).
     if (w.to !== w.from) upsertConversation.run(w.from, w.to, inserted.id, 0);
     upsertConversation.run(w.to, w.from, inserted.id, 1);
-    const row = {
-      id: inserted.id,
-      recipient: w.to,
-      seq: head.head_seq,
-      sender: w.from,
-      text: w.text,
-      client_msg_id: w.clientMsgId,
-      sent_at: w.sentAt,
-    };
-    return { row, created: true };
+    // The rest of the row is the write's own: not copied back across threads.
+    return { id: inserted.id, seq: head.head_seq };
   }
 
   return db.transaction(/** @param {Write[]} writes */ (writes) => writes.map(run));
