@@ -21,7 +21,7 @@ export interface RouterDeps extends MessageProcedureDeps {
 export function createAppRouter(deps: RouterDeps) {
   const { accounts, messages, inFlight, metrics } = deps;
   const schemas = createSchemas(deps.maxTextLength);
-  // The WebSocket transport serves the same bodies beneath tRPC, from its own instance
+  // The WebSocket transport serves the same bodies directly, from its own instance
   // over the same deps (they keep no state of their own).
   const procedures = createMessageProcedures(deps);
 
