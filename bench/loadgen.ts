@@ -573,7 +573,7 @@ export async function connections(job: CommonJob & ConnectionParams) {
   await pool(count, job.concurrency, async (i) => {
     if (failures > 100) return;
     const started = performance.now();
-    const localAddress = loopback ? `127.0.0.${1 + (i % job.sourceAddresses)}` : undefined;
+    const localAddress = loopback ? `127.0.${job.sourceSubnet}.${1 + (i % job.sourceAddresses)}` : undefined;
     try {
       const conn = await WireConnection.open(job.url, names[i]!, tokens[i]!, handlers, localAddress ? { localAddress } : {});
       conns.push(conn);

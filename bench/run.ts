@@ -368,6 +368,12 @@ async function main(): Promise<void> {
     }
   }
 
+  // A source address has about 28,000 ephemeral ports; port searches slow down long before
+  // they run short, so 1,000 connections each (at most 250 addresses, a /24).
+  const sourceAddressesFor = (n: number) => Math.min(250, Math.max(1, Math.ceil(n / 1000)));
+  let sourceSubnet = 0;
+  const nextSourceSubnet = () => (sourceSubnet = (sourceSubnet % 250) + 1);
+
   if (has('connections')) {
     results.connections = {};
     for (const relay of relays) {
@@ -379,7 +385,8 @@ async function main(): Promise<void> {
           ...common(relay, s.url),
           connections: o.connections,
           concurrency: 200,
-          sourceAddresses: Math.max(1, Math.ceil(o.connections / 5000)),
+          sourceAddresses: sourceAddressesFor(o.connections),
+          sourceSubnet: nextSourceSubnet(),
           idleS: o.quick ? 1 : 3,
         }),
         180 + o.connections / 50,
@@ -403,8 +410,8 @@ async function main(): Promise<void> {
           ...common('parley', s.url),
           connections: n,
           concurrency: 200,
-          // A source address has about 28,000 ephemeral ports; 5,000 each leaves room.
-          sourceAddresses: Math.ceil(n / 5000),
+          sourceAddresses: sourceAddressesFor(n),
+          sourceSubnet: nextSourceSubnet(),
           idleS: 3,
         }),
         300 + n / 50,
