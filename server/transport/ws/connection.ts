@@ -59,8 +59,12 @@ function onPong(this: Tagged): void {
 function onClose(this: Tagged, code: number): void {
   this[connectionOf]?.closed(code);
 }
-function onSocketError(this: Tagged, cause: Error): void {
-  this[connectionOf]?.host.onError({ error: toTrpcError(cause), path: undefined });
+function onSocketError(this: Tagged, cause: Error & { code?: string }): void {
+  const host = this[connectionOf]?.host;
+  if (host === undefined) return;
+  // ws closes with 1009 by itself, but its close event then says 1006: it never reads the client's reply.
+  if (cause.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') host.countClose('max_payload');
+  host.onError({ error: toTrpcError(cause), path: undefined });
 }
 
 type Phase = 'admitting' | 'awaitingParams' | 'creating' | 'ready' | 'failed';
@@ -157,7 +161,6 @@ export class Connection implements CallSite {
   closed(code: number): void {
     const host = this.host;
     host.log.debug({ code }, 'websocket closed');
-    if (code === 1009) host.countClose('max_payload');
     this.#phase = 'failed';
     this.#held = null;
     this.#clearTimer();
