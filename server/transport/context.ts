@@ -5,10 +5,9 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { AccountService } from '../auth/account-service.js';
-import { TRPCError } from '@trpc/server';
 import { TokenError } from '../auth/tokens.js';
-import { StoreUnavailableError } from '../messages/errors.js';
 import type { Context } from '../router/trpc.js';
+import { toTrpcError } from '../router/trpc.js';
 import type { ClientAddress } from './client-address.js';
 
 export interface TokenContext {
@@ -33,11 +32,8 @@ export async function contextFromToken(accounts: AccountService, token: unknown)
     if (error instanceof TokenError) {
       return { userId: null, authError: error.message, refusal: error.expired ? 'expired' : 'invalid', expiresAt: null };
     }
-    // Context errors bypass the procedures' error mapping: say "retry", not "bug".
-    if (error instanceof StoreUnavailableError) {
-      throw new TRPCError({ code: 'SERVICE_UNAVAILABLE', message: error.message, cause: error });
-    }
-    throw error;
+    // Context errors bypass the procedures' middleware: mapped here (a store outage says "retry", not "bug").
+    throw toTrpcError(error);
   }
 }
 
