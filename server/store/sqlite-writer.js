@@ -45,7 +45,8 @@ function prepare(db, columns) {
     'INSERT INTO users (id, password_hash, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING',
   );
   const findByClientMsgId = db.prepare(`SELECT ${columns} FROM messages WHERE sender = ? AND client_msg_id = ?`);
-  const nextSeq = db.prepare('UPDATE users SET head_seq = head_seq + 1 WHERE id = ? RETURNING head_seq');
+  const headSeq = db.prepare('SELECT head_seq FROM users WHERE id = ?');
+  const setHeadSeq = db.prepare('UPDATE users SET head_seq = ? WHERE id = ?');
   const insertMessage = db.prepare(
     `INSERT INTO messages (recipient, seq, sender, text, client_msg_id, sent_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
   );
@@ -74,9 +75,52 @@ function prepare(db, columns) {
   );
   const probeDelete = db.prepare("DELETE FROM users WHERE id = '-probe'");
 
-  /** @param {Write} w @returns {Outcome} */
-  function run(w) {
+  /**
+   * What a batch's appends change in `users` (head seqs) and `conversations`, written once
+   * per row: before an ack reads them, and at the end of the batch. A batch of many
+   * messages between a few users then writes each of those rows once, not once per message.
+   */
+  function appendState() {
+    /** @type {Map<string, number>} */
+    const heads = new Map();
+    /** @type {Map<string, { userId: string, peer: string, lastId: number, unread: number }>} */
+    const summaries = new Map();
+    return {
+      /** @param {string} userId @returns {number | null} the seq of userId's next message; null: no such user */
+      nextSeq(userId) {
+        let head = heads.get(userId);
+        if (head === undefined) {
+          const row = /** @type {{ head_seq: number } | undefined} */ (headSeq.get(userId));
+          if (!row) return null;
+          head = row.head_seq;
+        }
+        heads.set(userId, head + 1);
+        return head + 1;
+      },
+      /** @param {string} userId @param {string} peer @param {number} messageId @param {number} unread */
+      summarise(userId, peer, messageId, unread) {
+        // A NUL is in no user id (protocol/user-id.ts).
+        const key = `${userId}\u0000${peer}`;
+        const summary = summaries.get(key);
+        if (summary === undefined) summaries.set(key, { userId, peer, lastId: messageId, unread });
+        else {
+          summary.lastId = messageId;
+          summary.unread += unread;
+        }
+      },
+      write() {
+        for (const [userId, head] of heads) setHeadSeq.run(head, userId);
+        for (const { userId, peer, lastId, unread } of summaries.values()) upsertConversation.run(userId, peer, lastId, unread);
+        heads.clear();
+        summaries.clear();
+      },
+    };
+  }
+
+  /** @param {Write} w @param {ReturnType<typeof appendState>} appends @returns {Outcome} */
+  function run(w, appends) {
     if (w.op === 'ack') {
+      appends.write();
       const row = /** @type {{ head_seq: number, acked_seq: number } | undefined} */ (seqs.get(w.userId));
       if (!row) return 0;
       const acked = Math.max(row.acked_seq, Math.min(w.upTo, row.head_seq));
@@ -96,21 +140,28 @@ function prepare(db, columns) {
       );
       if (existing) return { row: existing };
     }
-    const head = /** @type {{ head_seq: number } | undefined} */ (nextSeq.get(w.to));
-    if (!head) return { unknownRecipient: w.to };
+    const seq = appends.nextSeq(w.to);
+    if (seq === null) return { unknownRecipient: w.to };
     const inserted = /** @type {{ id: number } | undefined} */ (
-      insertMessage.get(w.to, head.head_seq, w.from, w.text, w.clientMsgId, w.sentAt)
+      insertMessage.get(w.to, seq, w.from, w.text, w.clientMsgId, w.sentAt)
     );
     if (!inserted) throw new Error('INSERT … RETURNING returned no row');
     // The conversation summary: the sender's view and the recipient's, where the message
     // is unread (one row, unread, to oneself: the message is in one's own stream).
-    if (w.to !== w.from) upsertConversation.run(w.from, w.to, inserted.id, 0);
-    upsertConversation.run(w.to, w.from, inserted.id, 1);
+    if (w.to !== w.from) appends.summarise(w.from, w.to, inserted.id, 0);
+    appends.summarise(w.to, w.from, inserted.id, 1);
     // The rest of the row is the write's own: not copied back across threads.
-    return { id: inserted.id, seq: head.head_seq };
+    return { id: inserted.id, seq };
   }
 
-  return db.transaction(/** @param {Write[]} writes */ (writes) => writes.map(run));
+  return db.transaction(
+    /** @param {Write[]} writes */ (writes) => {
+      const appends = appendState();
+      const outcomes = writes.map((w) => run(w, appends));
+      appends.write();
+      return outcomes;
+    },
+  );
 }
 
 const port = parentPort;
