@@ -9,7 +9,7 @@ import type { z } from 'zod';
 import type { Message } from '../messages/message.js';
 import type { MessagesPort, RateLimiter, RequestTracker, RouterMetrics } from './ports.js';
 import type { Context } from './trpc.js';
-import { toTrpcError } from './trpc.js';
+import { domainTrpcError } from './trpc.js';
 import { createSchemas } from './schemas.js';
 import { takeOrThrow } from './rate-limit.js';
 
@@ -73,7 +73,7 @@ export function createMessageProcedures(deps: MessageProcedureDeps) {
     } catch (error) {
       // Failures while streaming bypass the middleware's mapping (e.g. a store outage
       // during a replay must reach the client as retryable, not as a bug).
-      throw toTrpcError(error);
+      throw domainTrpcError(error) ?? error;
     } finally {
       release();
     }
@@ -124,7 +124,7 @@ export function createMessageProcedures(deps: MessageProcedureDeps) {
         return deliver(await messages.stream(ctx.userId, after, signal), connection, release);
       } catch (error) {
         release();
-        throw toTrpcError(error);
+        throw domainTrpcError(error) ?? error;
       }
     },
   };

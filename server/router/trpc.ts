@@ -73,7 +73,7 @@ const domainErrorCodes = [
 ] as const;
 
 /** The tRPC error a domain failure calls for, or null when `cause` is not one. */
-function domainTrpcError(cause: unknown): TRPCError | null {
+export function domainTrpcError(cause: unknown): TRPCError | null {
   for (const [type, code] of domainErrorCodes) {
     if (cause instanceof type) return new TRPCError({ code, message: cause.message, cause });
   }
