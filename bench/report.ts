@@ -195,6 +195,9 @@ function targetLines(results: BenchResults): string[] {
   return lines;
 }
 
+/** Who a pinned main thread waits for: other work, or (Parley) its own SQLite writer thread, pinned to the same CPU. */
+const cpuRivals = "other threads on its CPU: Parley's own SQLite writer, or other work on the machine";
+
 /** Lines that flag numbers not to trust (a saturated generator, lost messages, noise). */
 export function collectWarnings(results: BenchResults): string[] {
   const warnings: string[] = [];
@@ -207,7 +210,7 @@ export function collectWarnings(results: BenchResults): string[] {
     if (r.subscriptionFailures > 0) warnings.push(`${what}: ${r.subscriptionFailures} subscriptions ended with an error`);
     const waiting = Math.max(r.server?.mainThread.waiting ?? 0, r.loadgenMainThread.waiting);
     if (waiting > 0.1) {
-      warnings.push(`${what}: a main thread waited for a CPU ${(waiting * 100).toFixed(0)}% of the time (other work on the machine): CPU µs per message and rates are inflated/deflated`);
+      warnings.push(`${what}: a main thread waited for a CPU ${(waiting * 100).toFixed(0)}% of the time (${cpuRivals}): CPU µs per message and rates are inflated/deflated`);
     }
   };
   for (const [relay, rounds] of Object.entries(results.throughput?.rounds ?? {})) rounds.forEach((r, i) => check(`throughput ${relay} round ${i + 1}`, r));
@@ -216,7 +219,7 @@ export function collectWarnings(results: BenchResults): string[] {
   for (const [relay, lat] of Object.entries(results.latency ?? {})) {
     for (const s of (lat as LatencyResult | undefined)?.steps ?? []) {
       if (s.loadgenCpuPct > 90) warnings.push(`latency ${relay} at ${s.offeredPerSec}/s: load generator ${s.loadgenCpuPct.toFixed(0)}% busy (send lag p99 ${ms(s.sendLag.p99Ms)} ms)`);
-      if ((s.serverWaiting ?? 0) > 0.1) warnings.push(`latency ${relay} at ${s.offeredPerSec}/s: the server waited for a CPU ${((s.serverWaiting ?? 0) * 100).toFixed(0)}% of the time (other work on the machine)`);
+      if ((s.serverWaiting ?? 0) > 0.1) warnings.push(`latency ${relay} at ${s.offeredPerSec}/s: the server waited for a CPU ${((s.serverWaiting ?? 0) * 100).toFixed(0)}% of the time (${cpuRivals})`);
     }
   }
   for (const run of results.resume?.parley?.runs ?? []) {
