@@ -22,6 +22,12 @@ export interface SlowConsumerLimits {
 
 /** How long a slow consumer gets to take its close frame before the socket is destroyed. */
 const slowCloseGraceMs = 1000;
+/**
+ * How often a waiting subscription looks again when no 'drain' will come: a socket only
+ * emits one after a write it refused, at its highWaterMark (64 KiB from Node 22 on), which
+ * can be above a small send buffer limit.
+ */
+const recheckMs = 10;
 
 /**
  * Corks sockets written in this turn and uncorks them all in one `setImmediate`: one
@@ -45,7 +51,7 @@ export class TurnCorker {
 
 /** The write side of one socket. */
 export class Outbox {
-  #waiter: { resolve: () => void; timer: NodeJS.Timeout } | null = null;
+  #waiter: { resolve: () => void; timer: NodeJS.Timeout; recheck: NodeJS.Timeout | null } | null = null;
   #closeTimer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -67,16 +73,20 @@ export class Outbox {
   /** A promise to await before producing more while the client is behind; else null. */
   backpressure(): Promise<void> | null {
     const ws = this.ws;
-    // 'drain' only comes after a write the socket refused (writableNeedDrain).
-    if (ws.bufferedAmount < this.limits.maxBufferedBytes / 4 || ws.readyState !== ws.OPEN) return null;
-    if (!this.socket.writableNeedDrain) return null;
+    if (this.#caughtUp() || ws.readyState !== ws.OPEN) return null;
     return new Promise<void>((resolve) => {
       // Subscriptions of one socket wait together: each wakes on the same drain.
       const previous = this.#waiter;
-      const timer = previous?.timer ?? setTimeout(() => this.closeSlow(), this.limits.stalledAfterMs);
-      const wake = previous === null ? resolve : () => (previous.resolve(), resolve());
-      if (previous === null) this.socket.once('drain', this.#drained);
-      this.#waiter = { resolve: wake, timer };
+      if (previous !== null) {
+        this.#waiter = { ...previous, resolve: () => (previous.resolve(), resolve()) };
+        return;
+      }
+      const timer = setTimeout(() => this.closeSlow(), this.limits.stalledAfterMs);
+      // 'drain' comes only after a write the socket refused; otherwise look again soon.
+      let recheck: NodeJS.Timeout | null = null;
+      if (this.socket.writableNeedDrain) this.socket.once('drain', this.#drained);
+      else recheck = setInterval(this.#recheck, recheckMs);
+      this.#waiter = { resolve, timer, recheck };
     });
   }
 
@@ -86,6 +96,7 @@ export class Outbox {
     if (waiter === null) return;
     this.#waiter = null;
     clearTimeout(waiter.timer);
+    if (waiter.recheck !== null) clearInterval(waiter.recheck);
     this.socket.off('drain', this.#drained);
     waiter.resolve();
   }
@@ -97,6 +108,14 @@ export class Outbox {
   }
 
   readonly #drained = () => this.release();
+  readonly #recheck = () => {
+    if (this.#caughtUp()) this.release();
+  };
+
+  /** Whether the client has less than a quarter of the limit still to take: more may be produced. */
+  #caughtUp(): boolean {
+    return this.ws.bufferedAmount < this.limits.maxBufferedBytes / 4;
+  }
 
   /** Its close frame waits behind the unread data, so the socket is destroyed if it is not taken soon. */
   private closeSlow(): void {
