@@ -152,6 +152,9 @@ export class Connection implements CallSite {
     if (phase === 'creating') {
       const held = (this.#held ??= []);
       for (let i = 0; i < calls.length; i++) held.push([calls[i]!, i]);
+      // A frame's worth waits; past that the socket is not read until the token is checked
+      // (TCP holds the rest back), so what is held, and run in one turn after, stays bounded.
+      if (held.length >= this.host.batchLimits.maxBatchSize && !this.ws.isPaused) this.ws.pause();
       return;
     }
     for (let i = 0; i < calls.length; i++) dispatch.run(this, calls[i]!, i);
@@ -211,7 +214,7 @@ export class Connection implements CallSite {
         this.#settle('failed');
         setImmediate(() => this.ws.close());
       },
-    );
+    ).catch((cause: unknown) => this.host.log.error({ err: cause }, 'websocket: serving the calls held for the context failed'));
   }
 
   #settle(phase: 'ready' | 'failed'): void {
@@ -220,6 +223,7 @@ export class Connection implements CallSite {
     const held = this.#held;
     this.#held = null;
     if (held !== null) for (const [call, batchIndex] of held) this.host.dispatch.run(this, call, batchIndex);
+    if (this.ws.isPaused) this.ws.resume();
   }
 
   async #contextOf(params: Record<string, string | undefined> | null): Promise<Context> {

@@ -10,9 +10,11 @@
  * shapes through the router's `errorFormatter`).
  *
  * Ordering: calls start in the order they arrive; a hot mutation's body starts at once,
- * so one client's sends reach the store in the order sent. A subscription starts a
- * microtask later, as in tRPC, so a stop in the same read wins and the client gets
- * 'stopped' alone.
+ * so one client's sends reach the store in the order sent. A call through tRPC reaches its
+ * body a few microtasks after it starts (its middleware), so a hot send later in the same
+ * frame may reach the store first; that is the one difference from tRPC, which starts
+ * every call after the same number of microtasks. A subscription starts a microtask
+ * later, as in tRPC, so a stop in the same read wins and the client gets 'stopped' alone.
  */
 import {
   callTRPCProcedure,
@@ -114,6 +116,15 @@ export function createDispatch({ router, procedures, onError, onServed }: Dispat
     respond(site, { id: call.id, jsonrpc: call.jsonrpc, error: shapeOf(site, error, { type: call.method, path: call.params.path, input }) });
   }
 
+  /** A reply that could not be written (encoding it, or reporting its error, threw): logged, never an unhandled rejection. */
+  function reportUnanswerable(call: ProcedureCall, cause: unknown): void {
+    try {
+      onError({ error: getTRPCErrorFromUnknown(cause), path: call.params.path });
+    } catch {
+      // onError itself threw: nothing is left to report it with.
+    }
+  }
+
   /** The hot body that serves `call` and its parsed input, or null: tRPC answers it. */
   function hotFor(site: CallSite, call: ProcedureCall, input: unknown): { hot: Hot; ctx: AuthedContext; input: unknown } | null {
     const ctx = site.ctx;
@@ -159,10 +170,12 @@ export function createDispatch({ router, procedures, onError, onServed }: Dispat
     } catch (cause) {
       running = Promise.reject(cause);
     }
-    running.then(
-      (data) => respond(site, { id: call.id, jsonrpc: call.jsonrpc, result: { type: 'data', data } }),
-      (cause: unknown) => fail(site, call, input, cause),
-    );
+    running
+      .then(
+        (data) => respond(site, { id: call.id, jsonrpc: call.jsonrpc, result: { type: 'data', data } }),
+        (cause: unknown) => fail(site, call, input, cause),
+      )
+      .catch((cause: unknown) => reportUnanswerable(call, cause));
   }
 
   /**
@@ -282,7 +295,7 @@ export function createDispatch({ router, procedures, onError, onServed }: Dispat
       if (call.method !== 'subscription') return runQueryOrMutation(site, call, input, batchIndex);
       const controller = new AbortController();
       site.subscriptions.set(id, controller);
-      void subscribe(site, call, input, batchIndex, controller);
+      subscribe(site, call, input, batchIndex, controller).catch((cause: unknown) => reportUnanswerable(call, cause));
     },
 
     /** Answers a frame-level failure (unreadable frame, batch over a limit, context refused) to each of `ids`, or once with a null id. */
