@@ -7,7 +7,7 @@
  */
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
-import type { TRPCError } from '@trpc/server';
+import type { AnyRouter, TRPCError } from '@trpc/server';
 import type { AccountService } from '../../auth/account-service.js';
 import type { Context } from '../../router/trpc.js';
 import { toTrpcError } from '../../router/trpc.js';
@@ -15,11 +15,9 @@ import type { Logger } from '../../log.js';
 import { closes, type CloseValue } from '../../../protocol/closes.js';
 import { contextFromToken } from '../context.js';
 import type { ConnectionCounter } from '../connection-counter.js';
-import type { CallSite } from './dispatch.js';
-import type { createDispatch } from './dispatch.js';
+import type { CallSite, createDispatch } from './dispatch.js';
 import { keepAliveOf, readConnectionParams, readFrame, type BatchLimits, type Call, type CallId } from './protocol.js';
 import { Outbox, type SlowConsumerLimits, type TurnCorker } from './slow-consumer.js';
-import type { AnyRouter } from '@trpc/server';
 
 /** What every connection of one server shares. */
 export interface ConnectionHost {
@@ -102,10 +100,6 @@ export class Connection implements CallSite {
 
   get subscriptions(): Map<CallId, AbortController> {
     return (this.#subscriptions ??= new Map());
-  }
-
-  get subscriptionCount(): number {
-    return this.#subscriptions?.size ?? 0;
   }
 
   get signal(): AbortSignal {

@@ -26,7 +26,7 @@ import {
   type TRPCErrorShape,
 } from '@trpc/server';
 import { isObservable, observableToAsyncIterable } from '@trpc/server/observable';
-import type { TRPCResponseMessage } from '@trpc/server/rpc';
+import { TRPC_ERROR_CODES_BY_KEY, type TRPCResponseMessage } from '@trpc/server/rpc';
 import type { ZodTypeAny } from 'zod';
 import type { Context } from '../../router/trpc.js';
 import { toTrpcError } from '../../router/trpc.js';
@@ -65,7 +65,7 @@ export interface DispatchOptions {
 
 /** What a client gets when its error cannot be shaped (as tRPC's adapter answers). */
 const fallbackErrorShape: TRPCErrorShape = {
-  code: -32603,
+  code: TRPC_ERROR_CODES_BY_KEY.INTERNAL_SERVER_ERROR,
   message: 'Internal server error',
   data: { code: 'INTERNAL_SERVER_ERROR', httpStatus: 500 },
 };
@@ -263,15 +263,20 @@ export function createDispatch({ router, procedures, onError, onServed }: Dispat
     }
   }
 
+  /** Answers a frame-level failure (unreadable frame, batch over a limit, context refused, a call without an id) to each of `ids`, or once with a null id. */
+  function refuse(site: CallSite, error: TRPCError, ids: Array<{ id: CallId | null; jsonrpc: '2.0' | undefined }>): void {
+    onError({ error, path: undefined });
+    const shape = shapeOf(site, error);
+    if (ids.length === 0) respond(site, { id: null, error: shape });
+    for (const { id, jsonrpc } of ids) respond(site, { id, jsonrpc, error: shape });
+  }
+
   return {
     /** Runs one call of `site`'s; `batchIndex` is its place in its frame. */
     run(site: CallSite, call: Call, batchIndex: number): void {
       if (call.id === null) {
         // As tRPC: answered as the frame's error (no path), whatever the call was.
-        const error = new TRPCError({ code: 'PARSE_ERROR', message: '`id` is required' });
-        onError({ error, path: undefined });
-        respond(site, { id: null, jsonrpc: call.jsonrpc, error: shapeOf(site, error) });
-        return;
+        return refuse(site, new TRPCError({ code: 'PARSE_ERROR', message: '`id` is required' }), [{ id: null, jsonrpc: call.jsonrpc }]);
       }
       if (call.method === 'subscription.stop') {
         const subscription = site.subscriptions.get(call.id);
@@ -298,12 +303,6 @@ export function createDispatch({ router, procedures, onError, onServed }: Dispat
       subscribe(site, call, input, batchIndex, controller).catch((cause: unknown) => reportUnanswerable(call, cause));
     },
 
-    /** Answers a frame-level failure (unreadable frame, batch over a limit, context refused) to each of `ids`, or once with a null id. */
-    refuse(site: CallSite, error: TRPCError, ids: Array<{ id: CallId | null; jsonrpc: '2.0' | undefined }>): void {
-      onError({ error, path: undefined });
-      const shape = shapeOf(site, error);
-      if (ids.length === 0) respond(site, { id: null, error: shape });
-      for (const { id, jsonrpc } of ids) respond(site, { id, jsonrpc, error: shape });
-    },
+    refuse,
   };
 }

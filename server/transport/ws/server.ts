@@ -135,12 +135,6 @@ export function createParleyWsServer({ router, procedures, accounts, config, cli
     get connectionCount() {
       return connections.size;
     },
-    /** Subscriptions open on this server's sockets. */
-    get subscriptionCount() {
-      let count = 0;
-      for (const connection of connections) count += connection.subscriptionCount;
-      return count;
-    },
     /** Closes every open socket as "shutting down" and stops the server. */
     async close(): Promise<void> {
       accepting = false;
